@@ -1,0 +1,318 @@
+"""Window embeddings of whole datasets: decode, preprocess and encode in a pipeline, write to the cache.
+
+Decoding runs in background threads (``decode_threads``, each taking every n-th video) that keep a
+few chunks of prepared frames ahead of the encoder; frames are resized by the decoder itself, so
+preprocessing is a crop. The encoder fills its batches across video boundaries. Only a few chunks
+of frames are in memory at a time and per-window sums [T, D] are accumulated, never whole videos.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from motif.cache.settings import VideoWindowSettings, video_window_settings
+from motif.video import VideoError, open_video
+from motif.video.probe import check_file, read_header_meta
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoEmbeddings:
+    """One video's window embeddings [T, D] (float32, mean of each window's frame embeddings) and
+    spans [T, 2] in seconds."""
+
+    video_id: str
+    path: str
+    label: int
+    embeddings: Tensor
+    spans: Tensor
+    num_frames: int
+    fps: float
+
+
+@dataclass
+class ExtractionReport:
+    """What one extraction run did."""
+
+    embedded: int = 0
+    already_cached: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    windows: int = 0
+    seconds: float = 0.0
+
+    @property
+    def windows_per_second(self) -> float:
+        return self.windows / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"embedded": self.embedded, "already_cached": self.already_cached, "skipped": self.skipped,
+                "windows": self.windows, "seconds": round(self.seconds, 3),
+                "windows_per_second": round(self.windows_per_second, 3)}
+
+
+# Messages from the decoding thread to the encoder.
+@dataclass
+class _Start:
+    slot: int
+    record: Any
+    num_windows: int
+    spans: Tensor
+    num_frames: int
+    fps: float
+
+
+@dataclass
+class _Frames:
+    slot: int
+    pixels: Tensor  # uint8 [N, 3, S, S]
+    frame_window: Tensor  # [N] window index of each frame
+
+
+@dataclass
+class _End:
+    slot: int
+
+
+@dataclass
+class _Failed:
+    slot: int
+    record: Any
+    error: VideoError
+
+
+@dataclass
+class _Fatal:
+    error: BaseException
+
+
+_FINISHED = object()
+
+
+@dataclass
+class _VideoState:
+    start: _Start | None  # None when the video failed before its windows were planned
+    sums: Tensor
+    counts: Tensor
+    ended: bool = False
+    failed: bool = False
+
+
+class _Decoder(threading.Thread):
+    """Decodes its share of the videos in order and puts prepared frames on the shared queue."""
+
+    def __init__(self, jobs: list[tuple[int, Any]], backbone: Any, settings: VideoWindowSettings,
+                 resize_at_decode: bool, out: queue.Queue, stop_requested: threading.Event) -> None:
+        super().__init__(name="motif-decoder", daemon=True)
+        self.jobs, self.backbone, self.settings = jobs, backbone, settings
+        self.resize_at_decode = resize_at_decode
+        self.out, self.stop_requested = out, stop_requested
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop_requested.is_set():
+            try:
+                self.out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _resize(self, path: str) -> Any:
+        """The decoder's output size: the settings' own, or the backbone's resize target."""
+        settings = self.settings
+        if settings.resize is not None or not self.resize_at_decode:
+            return settings.resize
+        header = read_header_meta(check_file(path), settings.backend, settings.fps_override)  # no decoding
+        size = self.backbone.decode_size(header.height, header.width)
+        return size if size != (header.height, header.width) else None
+
+    def _decode(self, slot: int, record: Any) -> bool:
+        settings = self.settings
+        with open_video(record.path, backend=settings.backend, num_threads=settings.num_threads,
+                        resize=self._resize(record.path), fps_override=settings.fps_override,
+                        min_frames=settings.min_frames) as source:
+            meta = source.meta
+            plan = settings.plan(meta.num_frames, meta.fps, record.video_id)
+            if not self._put(_Start(slot, record, plan.num_windows, plan.spans, meta.num_frames, meta.fps)):
+                return False
+            for chunk in source.iter_windows(plan, chunk_windows=settings.chunk_windows):
+                pixels = self.backbone.prepare_frames(chunk.frames)
+                if not self._put(_Frames(slot, pixels, chunk.frame_window.long())):
+                    return False
+        return self._put(_End(slot))
+
+    def run(self) -> None:
+        try:
+            for slot, record in self.jobs:
+                if self.stop_requested.is_set():
+                    return
+                try:
+                    if not self._decode(slot, record):
+                        return
+                except VideoError as error:
+                    if not self._put(_Failed(slot, record, error)):
+                        return
+            self._put(_FINISHED)
+        except BaseException as error:  # a bug, not a bad video: hand it to the consumer
+            self._put(_Fatal(error))
+
+
+def iter_video_embeddings(
+    records: Sequence[Any],
+    backbone: Any,
+    video_cfg: Any,
+    *,
+    resize_at_decode: bool = True,
+    on_skip: Callable[[Any, VideoError], None] | None = None,
+    decode_threads: int = 1,
+    prefetch_chunks: int = 4,
+) -> Iterator[VideoEmbeddings]:
+    """Window embeddings of each video, in the order of ``records``.
+
+    records: objects with ``video_id``, ``path`` and ``label`` (VideoRecord); backbone: a Backbone;
+    video_cfg: the ``video`` config (window plan, frame choice, backend). Videos the video layer
+    rejects (missing, empty, corrupt, too short, no fps) are passed to ``on_skip(record, error)``
+    and left out. Embeddings of a window are the mean of its frames' embeddings (not normalised).
+    decode_threads: videos decoded in parallel (decoders release the GIL); prefetch_chunks: chunks
+    of frames buffered per decoding thread.
+    """
+    settings = video_window_settings(video_cfg)
+    jobs = list(enumerate(records))
+    num_threads = max(1, min(decode_threads, len(jobs)))
+    out: queue.Queue = queue.Queue(maxsize=max(1, prefetch_chunks) * num_threads)
+    stop_requested = threading.Event()
+    decoders = [_Decoder(jobs[i::num_threads], backbone, settings, resize_at_decode, out, stop_requested)
+                for i in range(num_threads)]
+    for decoder in decoders:
+        decoder.start()
+    finished = 0
+    states: dict[int, _VideoState] = {}
+    pending: list[_Frames] = []
+    pending_frames = 0
+    next_slot = 0
+    batch_size = int(backbone.batch_size)
+
+    def encode_pending() -> None:
+        nonlocal pending, pending_frames
+        live = [p for p in pending if not states[p.slot].failed]
+        pending, pending_frames = [], 0
+        if not live:
+            return
+        embeddings = backbone.encode_prepared(torch.cat([p.pixels for p in live]))
+        offset = 0
+        for part in live:
+            n = len(part.pixels)
+            state = states[part.slot]
+            state.sums.index_add_(0, part.frame_window, embeddings[offset : offset + n])
+            state.counts.index_add_(0, part.frame_window, torch.ones(n))
+            offset += n
+
+    def ready() -> Iterator[VideoEmbeddings]:
+        nonlocal next_slot
+        while next_slot in states and states[next_slot].ended and not any(p.slot == next_slot for p in pending):
+            state = states.pop(next_slot)
+            next_slot += 1
+            if state.failed or state.start is None:
+                continue
+            start = state.start
+            if bool((state.counts == 0).any()):
+                raise RuntimeError(f"{start.record.path}: some windows received no frames (window plan bug)")
+            yield VideoEmbeddings(start.record.video_id, str(start.record.path), int(start.record.label),
+                                  state.sums / state.counts[:, None], start.spans, start.num_frames, start.fps)
+
+    try:
+        while finished < num_threads:
+            item = out.get()
+            if isinstance(item, _Fatal):
+                raise item.error
+            if item is _FINISHED:
+                finished += 1
+                if finished == num_threads:
+                    encode_pending()
+            if isinstance(item, _Start):
+                states[item.slot] = _VideoState(item, torch.zeros(item.num_windows, backbone.embed_dim),
+                                                torch.zeros(item.num_windows))
+            elif isinstance(item, _Frames):
+                pending.append(item)
+                pending_frames += len(item.pixels)
+                if pending_frames >= batch_size:
+                    encode_pending()
+            elif isinstance(item, _End):
+                states[item.slot].ended = True
+            elif isinstance(item, _Failed):
+                state = states.setdefault(item.slot, _VideoState(None, torch.zeros(0), torch.zeros(0)))
+                state.failed = state.ended = True
+                if on_skip is not None:
+                    on_skip(item.record, item.error)
+            yield from ready()
+    finally:
+        stop_requested.set()
+        for decoder in decoders:
+            decoder.join(timeout=5)
+
+
+def extract_embeddings(
+    records: Iterable[Any],
+    backbone: Any,
+    video_cfg: Any,
+    cache: Any,
+    *,
+    skip_report: Any = None,
+    resize_at_decode: bool = True,
+    decode_threads: int = 1,
+    progress: bool = True,
+    flush_every_seconds: float = 30.0,
+) -> ExtractionReport:
+    """Embed every video of ``records`` that is not in ``cache`` yet and store it there.
+
+    Resumable: a video counts as done only once its file is complete, so a killed run started
+    again redoes exactly the unfinished videos. Bad videos are skipped, recorded in the cache
+    manifest and in ``skip_report`` (a motif.data.SkipReport) with the reason.
+    """
+    started = time.perf_counter()
+    records = list(records)
+    todo = [r for r in records if not cache.has(r.video_id)]
+    report = ExtractionReport(already_cached=len(records) - len(todo))
+    if not todo:
+        report.seconds = time.perf_counter() - started
+        return report
+
+    bar = tqdm(total=len(todo), unit="video", desc="embedding", disable=not progress, dynamic_ncols=True)
+
+    def skip(record: Any, error: VideoError) -> None:
+        report.skipped.append({"video_id": record.video_id, "path": str(record.path), "reason": error.reason})
+        cache.record_skip(record.video_id, str(record.path), error.reason)
+        if skip_report is not None:
+            skip_report.add(str(record.path), error.reason, video_id=record.video_id, error=type(error).__name__)
+        log.warning("Skipping video: %s", error)
+        bar.update(1)
+
+    last_flush = time.perf_counter()
+    videos = iter_video_embeddings(todo, backbone, video_cfg, resize_at_decode=resize_at_decode, on_skip=skip,
+                                   decode_threads=decode_threads)
+    try:
+        for video in videos:
+            cache.save(video.video_id, video.embeddings, video.spans, num_frames=video.num_frames, fps=video.fps,
+                       path=video.path)
+            report.embedded += 1
+            report.windows += int(video.embeddings.shape[0])
+            bar.update(1)
+            bar.set_postfix(windows_per_s=f"{report.windows / (time.perf_counter() - started):.1f}", refresh=False)
+            if time.perf_counter() - last_flush > flush_every_seconds:
+                cache.flush()
+                last_flush = time.perf_counter()
+    finally:
+        videos.close()  # stops the decoding threads
+        bar.close()
+        cache.flush()
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,302 @@
+"""Run configuration: a structured OmegaConf schema, YAML files with ``base:`` inheritance, and
+``key=value`` overrides.
+
+Every key a config file or the command line may set is a field below; an unknown key or a value of
+the wrong type fails before any work starts, naming the key and the closest valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the key or file and the fix."""
+
+
+@dataclass
+class VideoConfig:
+    """How videos are cut into windows and decoded (spec section 1)."""
+
+    backend: str = "auto"  # auto | decord | pyav
+    window_size: int = 8
+    stride: Optional[int] = None  # None = window_size (non-overlapping)
+    frames_per_window: int = 1
+    frame_sampling: str = "center"  # center | uniform | random | all
+    seed: int = 0
+    num_threads: int = 1
+    min_frames: int = 2
+    fps_override: Optional[float] = None
+    chunk_windows: int = 16
+
+
+@dataclass
+class SyntheticOrderConfig:
+    """The synthetic order task of spec section 8 (features generated from a seed, no files)."""
+
+    variant: str = "five"  # five | pairs
+    num_videos: int = 600
+    feature_dim: int = 1024
+    num_concepts: int = 64
+    min_windows: int = 16
+    max_windows: int = 64
+    test_fraction: float = 0.333
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    """Where the videos and their annotations are, and how splits are formed."""
+
+    format: str = "list"  # list | csv | folder | ucf101 | hmdb51 | ssv2 | breakfast | synthetic_order
+    root: str = MISSING
+    name: str = ""
+    train_list: Optional[str] = None
+    val_list: Optional[str] = None
+    test_list: Optional[str] = None
+    class_names: Optional[str] = None
+    splits: list[int] = field(default_factory=lambda: [1])
+    val_fraction: float = 0.1
+    val_seed: int = 0
+    ground_truth: Optional[str] = None
+    synthetic: SyntheticOrderConfig = field(default_factory=SyntheticOrderConfig)
+
+
+@dataclass
+class BackboneConfig:
+    """The frozen open_clip vision-language backbone."""
+
+    model: str = "ViT-B-32"
+    pretrained: Optional[str] = "openai"
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 64
+
+
+@dataclass
+class ConceptsConfig:
+    bank: Optional[str] = None
+    similarity_threshold: float = 0.9
+
+
+@dataclass
+class CacheConfig:
+    dir: str = "cache"
+    mode: str = "cache"  # cache | stream
+    num_workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """The temporal concept bottleneck (spec section 3)."""
+
+    variant: str = "motif"  # motif | full | space_time
+    num_layers: int = 1
+    head_dim: int = 1
+    dropout: float = 0.1
+    tau: float = 1.0
+    ffn_hidden: int = 1
+    attention_impl: str = "fast"  # fast | explicit
+
+
+@dataclass
+class OptimConfig:
+    """Loss and optimiser (spec section 4)."""
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 32
+    max_epochs: int = 100
+    patience: int = 50
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.1
+    class_weighted: bool = True
+    l1_weight: float = 1e-3
+    sparsity_weight: float = 1e-3
+    bucket_by_length: bool = True
+
+
+@dataclass
+class TrainerConfig:
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    num_workers: int = 0
+    log_every_n_steps: int = 10
+    check_val_every_n_epoch: int = 1
+    deterministic: bool = False
+    progress_bar: bool = True
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "auto"  # auto | online | offline | disabled ; auto = online with an API key, else offline
+    project: str = "motif"
+    entity: Optional[str] = None
+    name: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
+    media_every_n_epochs: int = 5
+    num_videos: int = 4
+    top_k: int = 5
+
+
+@dataclass
+class LoggerConfig:
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    csv: bool = True
+
+
+@dataclass
+class BaselinesConfig:
+    """Baselines run beside the model on the same data (spec section 7)."""
+
+    zero_shot: bool = True
+    linear_probe: bool = True
+    mean_cbm: bool = True
+    full_attention: bool = True
+    time_shuffle: bool = True
+    epochs: int = 100
+    zero_shot_prompt: str = "a video of {}"
+
+
+@dataclass
+class RunConfig:
+    """The whole run. ``output_dir/name`` is the run directory."""
+
+    name: str = "run"
+    output_dir: str = "runs"
+    seed: int = 0
+    video: VideoConfig = field(default_factory=VideoConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    concepts: ConceptsConfig = field(default_factory=ConceptsConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+
+
+_CHOICES = {
+    "video.backend": ("auto", "decord", "pyav"),
+    "video.frame_sampling": ("center", "uniform", "random", "all"),
+    "data.format": ("list", "csv", "folder", "ucf101", "hmdb51", "ssv2", "breakfast", "synthetic_order"),
+    "data.synthetic.variant": ("five", "pairs"),
+    "cache.mode": ("cache", "stream"),
+    "model.variant": ("motif", "full", "space_time"),
+    "model.attention_impl": ("fast", "explicit"),
+    "logger.wandb.mode": ("auto", "online", "offline", "disabled"),
+}
+
+
+def _schema_keys(schema: type, prefix: str = "") -> dict[str, Any]:
+    """Flat ``{dotted.key: field type or nested dataclass}`` of a dataclass schema."""
+    keys: dict[str, Any] = {}
+    for f in fields(schema):
+        name = f"{prefix}{f.name}"
+        nested = f.default_factory() if callable(f.default_factory) else None  # type: ignore[misc]
+        if is_dataclass(nested):
+            keys[name] = type(nested)
+            keys.update(_schema_keys(type(nested), name + "."))
+        else:
+            keys[name] = f.type
+    return keys
+
+
+_KEYS = _schema_keys(RunConfig)
+
+
+def _unknown_key_error(key: str, where: str) -> ConfigError:
+    parent = key.rsplit(".", 1)[0] + "." if "." in key else ""
+    siblings = [k for k in _KEYS if k.startswith(parent) and "." not in k[len(parent):]]
+    close = difflib.get_close_matches(key, siblings or list(_KEYS), n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"Unknown config key '{key}' in {where}.{hint}")
+
+
+def _check_keys(tree: dict, where: str, prefix: str = "") -> None:
+    for key, value in tree.items():
+        full = f"{prefix}{key}"
+        if full not in _KEYS:
+            raise _unknown_key_error(full, where)
+        if isinstance(value, dict) and is_dataclass(_KEYS[full]):
+            _check_keys(value, where, full + ".")
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """Read a config file, resolving its ``base:`` chain (paths relative to the file)."""
+    if not path.is_file():
+        raise ConfigError(f"Config file '{path}' does not exist. Pass an existing YAML with --config.")
+    if path.resolve() in seen:
+        raise ConfigError(f"Config file '{path}' is part of a 'base:' cycle.")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file '{path}' is not valid YAML: {exc}") from exc
+    if not isinstance(tree, dict):
+        raise ConfigError(f"Config file '{path}' must hold a mapping of keys, not {type(tree).__name__}.")
+    base = tree.pop("base", None)
+    _check_keys(tree, f"config file '{path}'")
+    if base is None:
+        return tree
+    parent = _read_yaml((path.parent / base), seen + (path.resolve(),))
+    return OmegaConf.to_container(OmegaConf.merge(parent, tree))  # type: ignore[return-value]
+
+
+def _check_choices(cfg: DictConfig) -> None:
+    for key, allowed in _CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"Config key '{key}' is '{value}'; choose one of {', '.join(allowed)}.")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """Schema defaults <- YAML file (with its ``base:`` chain) <- ``key=value`` overrides.
+
+    Raises ConfigError naming the key at fault for unknown keys, wrong types and invalid choices.
+    """
+    cfg = OmegaConf.structured(RunConfig)
+    layers = []
+    if path is not None:
+        layers.append((_read_yaml(Path(path)), f"config file '{path}'"))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"Override '{item}' is not of the form key=value (e.g. optim.lr=3e-4).")
+        key = item.split("=", 1)[0].strip()
+        if key not in _KEYS:
+            raise _unknown_key_error(key, "the command line")
+    if overrides:
+        layers.append((OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides))), "the command line"))
+    for layer, where in layers:
+        try:
+            cfg = OmegaConf.merge(cfg, layer)
+        except OmegaConfBaseException as exc:
+            key = getattr(exc, "full_key", None) or "?"
+            reason = str(exc).splitlines()[0]
+            raise ConfigError(f"Invalid value for config key '{key}' in {where}: {reason}") from exc
+    _check_choices(cfg)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing and cfg.data.format != "synthetic_order":
+        raise ConfigError(f"Config key(s) {', '.join(missing)} must be set (in the YAML file or as key=value).")
+    return cfg
+
+
+def save_config(cfg: DictConfig, path: str | Path) -> None:
+    """Write the fully resolved config as YAML."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def config_to_dict(cfg: DictConfig) -> dict:
+    """Resolved plain-Python dict (for checkpoints and loggers)."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)  # type: ignore[return-value]

@@ -1,0 +1,38 @@
+"""Datasets: annotation readers, video records and splits, skip reports, window-streaming datasets.
+
+The torch datasets (``VideoWindowStream``, ``VideoWindowDataset``, ...) are imported on first use,
+so ``import motif.data`` and its light submodules do not load torch or the video decoders.
+"""
+
+from importlib import import_module
+from typing import Any
+
+from motif.data.annotations import (BREAKFAST_ACTIVITIES, BREAKFAST_FOLDS, LOADERS, VIDEO_EXTENSIONS,
+                                    camel_case_to_words, humanize_class_name, load_breakfast,
+                                    load_csv_dataset, load_dataset, load_folder_dataset, load_hmdb51,
+                                    load_list_dataset, load_ssv2, load_ucf101, strip_template_brackets,
+                                    underscores_to_words)
+from motif.data.errors import AnnotationError, DuplicateEntryError, SplitFileNotFoundError, UnknownClassError
+from motif.data.records import (SPLITS, DatasetSplits, VideoRecord, carve_validation, records_by_split,
+                                stratified_split)
+from motif.data.skips import SkippedVideo, SkipReport
+
+_LAZY = {name: "motif.data.windows" for name in
+         ("VideoChunk", "VideoWindowDataset", "VideoWindowSettings", "VideoWindowStream", "VideoWindows",
+          "record_skips")}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'motif.data' has no attribute {name!r}")
+
+
+__all__ = [
+    "BREAKFAST_ACTIVITIES", "BREAKFAST_FOLDS", "LOADERS", "SPLITS", "VIDEO_EXTENSIONS", "AnnotationError",
+    "DatasetSplits", "DuplicateEntryError", "SkipReport", "SkippedVideo", "SplitFileNotFoundError",
+    "UnknownClassError", "VideoRecord", "camel_case_to_words", "carve_validation", "humanize_class_name",
+    "load_breakfast", "load_csv_dataset", "load_dataset", "load_folder_dataset", "load_hmdb51",
+    "load_list_dataset", "load_ssv2", "load_ucf101", "records_by_split", "stratified_split",
+    "strip_template_brackets", "underscores_to_words", *_LAZY,
+]

@@ -1,0 +1,168 @@
+"""The synthetic order task of spec section 8: window features with ordered patterns, no files.
+
+Every video is a sequence of T ∈ [min_windows, max_windows] window features of dimension D drawn
+from U(−1, 1). The first 30 % of the dimensions carry the class pattern: pattern(s_t)·a_j +
+0.1·N(0, 1), with s_t = t / (T − 1) the relative time and a_j ∈ {0.5, 0.67, 0.83} a fixed amplitude
+per dimension; N(0, 0.1²) noise is added everywhere. Concepts are artificial unit vectors over the
+feature dimensions (constants, ramps, bumps, sines, then random directions); their activations are
+clamp(cos, 0), standardised with statistics of the training windows only.
+
+Variants:
+- "five": ascending, descending, U-shaped, inverted U, sine wave. Only ascending and descending are
+  time mirrors with the same values, so order-blind models reach about 80 %.
+- "pairs": every class has a time-mirrored partner (ascending / descending, early / late peak,
+  sine / reversed sine) with the same multiset of values, so order-blind models sit near 50 %.
+
+Everything is deterministic for a seed; video i depends only on (seed, i).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SIGNAL_FRACTION = 0.3
+AMPLITUDES = (0.5, 0.67, 0.83)
+SIGNAL_NOISE_STD = 0.1
+FEATURE_NOISE_STD = 0.1
+STD_FLOOR = 1e-6
+
+
+def _peak(centre: float, width: float = 0.12) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda s: np.exp(-0.5 * ((s - centre) / width) ** 2)
+
+
+PATTERNS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "ascending": lambda s: s,
+    "descending": lambda s: 1.0 - s,
+    "U-shaped": lambda s: (2.0 * s - 1.0) ** 2,
+    "inverted U": lambda s: 1.0 - (2.0 * s - 1.0) ** 2,
+    "sine wave": lambda s: np.sin(2.0 * np.pi * s),
+    "early peak": _peak(0.25),
+    "late peak": _peak(0.75),
+    "reversed sine wave": lambda s: np.sin(2.0 * np.pi * (1.0 - s)),
+}
+VARIANT_CLASSES: dict[str, tuple[str, ...]] = {
+    "five": ("ascending", "descending", "U-shaped", "inverted U", "sine wave"),
+    "pairs": ("ascending", "descending", "early peak", "late peak", "sine wave", "reversed sine wave"),
+}
+
+# Concept curves over the relative feature index u ∈ [0, 1] (the signal lives in u < 0.3).
+CONCEPT_CURVES: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = (
+    ("constant", lambda u: np.ones_like(u)),
+    ("negative constant", lambda u: -np.ones_like(u)),
+    ("ramp up", lambda u: u),
+    ("ramp down", lambda u: 1.0 - u),
+    ("bump early", _peak(0.15, 0.05)),
+    ("negative bump early", lambda u: -_peak(0.15, 0.05)(u)),
+    ("bump middle", _peak(0.5, 0.05)),
+    ("bump late", _peak(0.85, 0.05)),
+    ("sine", lambda u: np.sin(2.0 * np.pi * u)),
+    ("cosine", lambda u: np.cos(2.0 * np.pi * u)),
+    ("negative ramp down", lambda u: u - 1.0),
+    ("fast sine", lambda u: np.sin(8.0 * np.pi * u)),
+)
+
+
+@dataclass
+class OrderTask:
+    """A generated order task. features[i] [T_i, D]; labels [N] long; splits[i] "train" | "test";
+    concept_vectors [C, D] unit rows with readable concept_names."""
+
+    variant: str
+    features: list[Tensor]
+    labels: Tensor
+    splits: list[str]
+    class_names: list[str]
+    concept_vectors: Tensor
+    concept_names: list[str]
+
+    def indices(self, split: str) -> list[int]:
+        """Indices of the videos of one split ("train" or "test")."""
+        return [i for i, s in enumerate(self.splits) if s == split]
+
+    def activations(self) -> list[Tensor]:
+        """clamp(cos(window feature, concept), 0) per video, [T_i, C]."""
+        return [concept_activations(f, self.concept_vectors) for f in self.features]
+
+    def standardised_activations(self, train_indices: Sequence[int] | None = None
+                                 ) -> tuple[list[Tensor], Tensor, Tensor]:
+        """Model inputs X = (a − μ) / σ per video, [T_i, C], with μ, σ [C] from the training windows only.
+
+        train_indices defaults to the "train" split (pass a subset when a validation split is carved).
+        """
+        activations = self.activations()
+        indices = self.indices("train") if train_indices is None else list(train_indices)
+        mean, std = standardisation_stats([activations[i] for i in indices])
+        return [(a - mean) / std for a in activations], mean, std
+
+
+def concept_activations(features: Tensor, concept_vectors: Tensor) -> Tensor:
+    """clamp(cos, 0): features [T, D], concept_vectors [C, D] -> [T, C]."""
+    return (F.normalize(features, dim=-1) @ F.normalize(concept_vectors, dim=-1).T).clamp_min(0.0)
+
+
+def standardisation_stats(activations: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    """Per-concept mean and std (clamped to >= 1e-6) over all windows of the given videos: [C], [C]."""
+    if not activations:
+        raise ValueError("standardisation_stats: no training videos to compute concept statistics from")
+    windows = torch.cat(list(activations), dim=0)
+    return windows.mean(dim=0), windows.std(dim=0, unbiased=False).clamp_min(STD_FLOOR)
+
+
+def make_concept_vectors(feature_dim: int, num_concepts: int, seed: int = 0) -> tuple[Tensor, list[str]]:
+    """Unit concept vectors [C, D] and their names: the curves of ``CONCEPT_CURVES`` first, then
+    random directions named "random direction N"."""
+    u = np.linspace(0.0, 1.0, feature_dim)
+    curves = [(name, curve(u)) for name, curve in CONCEPT_CURVES[:num_concepts]]
+    rng = np.random.default_rng([seed, 2])
+    curves += [(f"random direction {i + 1}", rng.standard_normal(feature_dim))
+               for i in range(num_concepts - len(curves))]
+    vectors = torch.tensor(np.stack([c for _, c in curves]), dtype=torch.float32)
+    return F.normalize(vectors, dim=-1), [name for name, _ in curves]
+
+
+def make_order_task(variant: str = "five", num_videos: int = 600, feature_dim: int = 1024, num_concepts: int = 64,
+                    min_windows: int = 16, max_windows: int = 64, test_fraction: float = 0.333,
+                    seed: int = 0) -> OrderTask:
+    """Generate the task: balanced classes, a stratified seeded train/test split (carve validation
+    from "train" yourself), features per video and the concept bank."""
+    if variant not in VARIANT_CLASSES:
+        raise ValueError(f"data.synthetic.variant must be one of {tuple(VARIANT_CLASSES)}, got {variant!r}")
+    class_names = list(VARIANT_CLASSES[variant])
+    if num_videos < 2 * len(class_names):
+        raise ValueError(f"data.synthetic.num_videos must be >= {2 * len(class_names)} (two videos per class of "
+                         f"variant {variant!r}), got {num_videos}")
+    if not 2 <= min_windows <= max_windows:
+        raise ValueError(f"data.synthetic: need 2 <= min_windows <= max_windows, got {min_windows}, {max_windows}")
+    if not 0.0 < test_fraction < 1.0 or feature_dim < 4 or num_concepts < 1:
+        raise ValueError(f"data.synthetic: need 0 < test_fraction < 1, feature_dim >= 4, num_concepts >= 1; got "
+                         f"{test_fraction}, {feature_dim}, {num_concepts}")
+    task_rng = np.random.default_rng([seed, 0])
+    signal_dims = max(1, round(SIGNAL_FRACTION * feature_dim))
+    amplitudes = task_rng.choice(AMPLITUDES, size=signal_dims)
+    labels = np.arange(num_videos) % len(class_names)
+    splits = ["train"] * num_videos
+    for k in range(len(class_names)):
+        members = task_rng.permutation(np.flatnonzero(labels == k))
+        for i in members[:max(1, math.floor(len(members) * test_fraction))]:
+            splits[i] = "test"
+    features = []
+    for i, label in enumerate(labels):
+        rng = np.random.default_rng([seed, 1, i])
+        num_windows = int(rng.integers(min_windows, max_windows + 1))
+        video = rng.uniform(-1.0, 1.0, size=(num_windows, feature_dim))
+        pattern = PATTERNS[class_names[label]](np.arange(num_windows) / (num_windows - 1))
+        video[:, :signal_dims] = (pattern[:, None] * amplitudes[None, :]
+                                  + SIGNAL_NOISE_STD * rng.standard_normal((num_windows, signal_dims)))
+        video += FEATURE_NOISE_STD * rng.standard_normal(video.shape)
+        features.append(torch.tensor(video, dtype=torch.float32))
+    vectors, names = make_concept_vectors(feature_dim, num_concepts, seed)
+    return OrderTask(variant=variant, features=features, labels=torch.tensor(labels, dtype=torch.long), splits=splits,
+                     class_names=class_names, concept_vectors=vectors, concept_names=names)

@@ -1,0 +1,383 @@
+"""Faithfulness, attention and corrective interventions over a whole test set (spec section 6).
+
+Everything runs on padded, length-sorted chunks of videos and is vectorised over videos and random
+trials. Removing a concept, window or cell means zeroing its activations z (the model's
+``ConceptIntervention``; a zeroed window still takes part in the pooling with score b_k); keeping
+only k of them means zeroing all the others. Rankings come from the explanation of the unedited
+prediction: G for concepts, π for windows, r for (window, concept) cells.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from motif.model import (AttentionIntervention, ConceptIntervention, Explanation, TemporalConceptBottleneck, explain,
+                         explain_class)
+from motif.training.data import pad_sequences
+
+log = logging.getLogger(__name__)
+
+FAITHFULNESS_KS = (1, 2, 3, 4, 5, 10)
+ATTENTION_KS = (1, 3, 5)
+TARGETS = ("concepts", "windows", "cells")
+MODES = ("remove", "keep")
+METRICS = ("accuracy", "agreement", "prob_drop")
+
+
+@dataclass
+class EvalChunk:
+    """A padded batch of test videos with the unedited model's view of them.
+
+    positions [b] (indices into the test list); x [b, T, C]; padding_mask [b, T] (True = padding);
+    labels [b]; z [b, T, C]; logits [b, K]; explanation: of the predicted class, batched.
+    """
+
+    positions: Tensor
+    x: Tensor
+    padding_mask: Tensor
+    labels: Tensor
+    z: Tensor
+    logits: Tensor
+    explanation: Explanation
+
+    @property
+    def predicted(self) -> Tensor:
+        return self.logits.argmax(dim=-1)
+
+    @property
+    def probabilities(self) -> Tensor:
+        return self.logits.softmax(dim=-1)
+
+    @property
+    def valid(self) -> Tensor:
+        return ~self.padding_mask
+
+
+def length_batches(lengths: Sequence[int], per_window_cost: int, budget: int, max_batch: int = 256) -> list[list[int]]:
+    """Indices grouped into batches of similar length (sorted), each with b·T_max·per_window_cost <= budget."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches, current = [], []
+    for i in order:
+        t_max = lengths[i]  # sorted ascending: the newcomer is the longest
+        if current and ((len(current) + 1) * t_max * per_window_cost > budget or len(current) >= max_batch):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+@torch.no_grad()
+def prepare_chunks(model: TemporalConceptBottleneck, sequences: Sequence[Tensor], labels: Sequence[int], *,
+                   device: torch.device | str = "cpu", budget: int = 2 ** 22) -> list[EvalChunk]:
+    """Run the model once over the test set. sequences: X [T_i, C] per video; labels: class per video."""
+    model.eval().to(device)
+    chunks = []
+    for batch in length_batches([s.shape[0] for s in sequences], model.num_concepts, budget):
+        x, mask = pad_sequences([sequences[i].float() for i in batch])
+        x, mask = x.to(device), mask.to(device)
+        out = model(x, mask)
+        chunks.append(EvalChunk(positions=torch.tensor(batch), x=x, padding_mask=mask,
+                                labels=torch.tensor([int(labels[i]) for i in batch], device=device), z=out.concepts,
+                                logits=out.logits, explanation=explain(model, out, mask)))
+    return chunks
+
+
+def _generator(seed: int, *key: int) -> torch.Generator:
+    """A CPU generator for one (experiment, trial), independent of every other one."""
+    value = seed
+    for part in key:
+        value = (value * 1_000_003 + part) % (2 ** 62)
+    return torch.Generator().manual_seed(value)
+
+
+def _rand(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> Tensor:
+    return torch.rand(shape, generator=generator).to(device)
+
+
+def _top_k_mask(scores: Tensor, k: int, valid: Tensor) -> Tensor:
+    """bool mask [..., N] of the k highest ``scores`` [..., N] among ``valid`` entries (fewer if fewer valid)."""
+    k = min(k, scores.shape[-1])
+    scores = scores.masked_fill(~valid, -math.inf)
+    index = scores.topk(k, dim=-1).indices
+    return torch.zeros_like(valid).scatter_(-1, index, True) & valid
+
+
+def selection_masks(chunk: EvalChunk, target: str, k: int, *, trials: int = 0, seed: int = 0,
+                    chunk_index: int = 0) -> Tensor:
+    """Cells selected for editing, [n, b, T, C] bool: the top-k by the explanation (trials = 0, n = 1)
+    or k random ones per video for each of ``trials`` seeded trials (n = trials)."""
+    b, t, c = chunk.z.shape
+    valid_windows = chunk.valid
+    device = chunk.z.device
+    if target == "concepts":
+        valid = torch.ones(b, c, dtype=torch.bool, device=device)
+        if trials == 0:
+            picked = _top_k_mask(chunk.explanation.global_importance, k, valid)[None]
+        else:
+            scores = torch.stack([_rand((b, c), _generator(seed, 1, k, trial, chunk_index), device)
+                                  for trial in range(trials)])
+            picked = _top_k_mask(scores, k, valid.expand_as(scores))
+        return picked[:, :, None, :] & valid_windows[None, :, :, None]
+    if target == "windows":
+        if trials == 0:
+            picked = _top_k_mask(chunk.explanation.window_importance, k, valid_windows)[None]
+        else:
+            scores = torch.stack([_rand((b, t), _generator(seed, 2, k, trial, chunk_index), device)
+                                  for trial in range(trials)])
+            picked = _top_k_mask(scores, k, valid_windows.expand_as(scores))
+        return picked[:, :, :, None].expand(-1, -1, -1, c)
+    if target == "cells":
+        valid_cells = valid_windows[:, :, None].expand(b, t, c).reshape(b, t * c)
+        if trials == 0:
+            picked = _top_k_mask(chunk.explanation.relevance.reshape(b, t * c), k, valid_cells)[None]
+        else:
+            scores = torch.stack([_rand((b, t * c), _generator(seed, 3, k, trial, chunk_index), device)
+                                  for trial in range(trials)])
+            picked = _top_k_mask(scores, k, valid_cells.expand_as(scores))
+        return picked.reshape(-1, b, t, c)
+    raise ValueError(f"unknown faithfulness target {target!r}; choose one of {TARGETS}")
+
+
+@torch.no_grad()
+def edited_logits(model: TemporalConceptBottleneck, chunk: EvalChunk, edit: Tensor) -> Tensor:
+    """Zero the cells ``edit`` [n, b, T, C] of z (the model's ConceptIntervention) and re-pool: [n, b, K]."""
+    n, b, t, c = edit.shape
+    z = chunk.z[None].expand(n, b, t, c).reshape(n * b, t, c)
+    mask = chunk.padding_mask[None].expand(n, b, t).reshape(n * b, t)
+    z = ConceptIntervention(mode="zero", mask=edit.reshape(n * b, t, c)).apply(z, mask)
+    return model.readout(z, mask).logits.reshape(n, b, -1)
+
+
+@dataclass
+class _Tally:
+    """Sums over videos of the three metrics, per trial."""
+
+    trials: int
+    correct: Tensor = field(init=False)
+    agree: Tensor = field(init=False)
+    drop: Tensor = field(init=False)
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.correct, self.agree, self.drop = (torch.zeros(self.trials, dtype=torch.float64) for _ in range(3))
+
+    def add(self, chunk: EvalChunk, logits: Tensor) -> None:
+        """logits [n, b, K] of the edited model."""
+        predicted = chunk.predicted
+        edited = logits.argmax(dim=-1)
+        p_before = chunk.probabilities.gather(1, predicted[:, None]).squeeze(1)
+        p_after = logits.softmax(dim=-1).gather(2, predicted[None, :, None].expand(len(logits), -1, 1)).squeeze(2)
+        self.correct += (edited == chunk.labels[None]).double().sum(dim=1).cpu()
+        self.agree += (edited == predicted[None]).double().sum(dim=1).cpu()
+        self.drop += (p_before[None] - p_after).double().sum(dim=1).cpu()
+        self.count += len(chunk.labels)
+
+    def row(self) -> dict:
+        out: dict = {"trials": self.trials, "videos": self.count}
+        for name, total in (("accuracy", self.correct), ("agreement", self.agree), ("prob_drop", self.drop)):
+            per_trial = total / max(self.count, 1)
+            out[name] = float(per_trial.mean())
+            out[f"{name}_std"] = float(per_trial.std()) if self.trials > 1 else 0.0
+        return out
+
+
+def _trial_groups(trials: int, chunk: EvalChunk, budget: int) -> Iterator[tuple[int, int]]:
+    """(first, count) groups of random trials so that count·b·T·C stays within ``budget``."""
+    size = max(1, budget // max(chunk.z.numel(), 1))
+    for first in range(0, trials, size):
+        yield first, min(size, trials - first)
+
+
+@torch.no_grad()
+def faithfulness_curves(model: TemporalConceptBottleneck, chunks: Sequence[EvalChunk], *,
+                        ks: Sequence[int] = FAITHFULNESS_KS, trials: int = 10, seed: int = 0,
+                        targets: Sequence[str] = TARGETS, modes: Sequence[str] = MODES,
+                        budget: int = 2 ** 25) -> list[dict]:
+    """Remove / keep-only the top-k concepts (by G), windows (by π) or cells (by r) vs k random ones.
+
+    Returns rows {target, mode, k, ranking ("top" | "random"), accuracy, agreement, prob_drop (mean
+    over videos; for "random" the mean over trials, with ``*_std`` the std over trials), trials,
+    videos}. k > C is skipped for concepts; videos with fewer than k windows or cells lose all of them.
+    """
+    num_concepts = chunks[0].z.shape[-1]
+    rows = []
+    for target in targets:
+        for k in ks:
+            if target == "concepts" and k > num_concepts:
+                continue
+            for mode in modes:
+                top, random = _Tally(1), _Tally(trials)
+                for i, chunk in enumerate(chunks):
+                    selected = selection_masks(chunk, target, k)
+                    top.add(chunk, edited_logits(model, chunk, selected if mode == "remove" else ~selected))
+                    selected = selection_masks(chunk, target, k, trials=trials, seed=seed, chunk_index=i)
+                    if mode == "keep":
+                        selected = ~selected
+                    random.add(chunk, torch.cat([edited_logits(model, chunk, selected[first:first + count])
+                                                 for first, count in _trial_groups(trials, chunk, budget)]))
+                for ranking, tally in (("top", top), ("random", random)):
+                    rows.append({"target": target, "mode": mode, "k": k, "ranking": ranking, **tally.row()})
+    return rows
+
+
+@dataclass(frozen=True, eq=False)
+class PerVideoAttentionIntervention(AttentionIntervention):
+    """An ``AttentionIntervention`` on a different set of concepts per video: selection [B, C] bool.
+
+    The replacement maps are the model's own (``AttentionIntervention.apply`` on all concepts); the
+    selection then picks, per video, which concepts take them.
+    """
+
+    selection: Tensor | None = None
+
+    def apply(self, attention: Tensor, key_valid: Tensor, query_valid: Tensor) -> Tensor:
+        replaced = AttentionIntervention(kind=self.kind, concepts=None, seed=self.seed).apply(
+            attention, key_valid, query_valid)
+        return torch.where(self.selection[:, :, None, None].to(attention.device), replaced, attention)
+
+
+def _attention_sub_batches(chunk: EvalChunk, model: TemporalConceptBottleneck, budget: int) -> Iterator[slice]:
+    b, t, c = chunk.x.shape
+    size = max(1, budget // max(c * t * t * max(model.num_layers, 1), 1))
+    for start in range(0, b, size):
+        yield slice(start, min(start + size, b))
+
+
+def _sub_chunk(chunk: EvalChunk, part: slice) -> EvalChunk:
+    e = chunk.explanation
+    sub_e = Explanation(**{name: getattr(e, name)[part] for name in (
+        "class_index", "relevance", "window_scores", "window_importance", "global_importance", "bias", "entropy",
+        "logit")}, tau=e.tau)
+    return EvalChunk(positions=chunk.positions[part], x=chunk.x[part], padding_mask=chunk.padding_mask[part],
+                     labels=chunk.labels[part], z=chunk.z[part], logits=chunk.logits[part], explanation=sub_e)
+
+
+@torch.no_grad()
+def attention_interventions(model: TemporalConceptBottleneck, chunks: Sequence[EvalChunk], *,
+                            kinds: Sequence[str] = ("identity", "uniform", "reverse", "shuffle"),
+                            ks: Sequence[int] = ATTENTION_KS, trials: int = 10, seed: int = 0,
+                            budget: int = 2 ** 26) -> list[dict]:
+    """Replace the attention maps of the top-k concepts (by G) vs k random concepts.
+
+    Rows {kind, k, ranking, accuracy, agreement, prob_drop (+ ``*_std`` over random trials), trials,
+    videos}. Empty for the "full" variant (its maps are per head, not per concept).
+    """
+    if model.variant == "full" or model.num_layers == 0:
+        log.info("attention interventions skipped: variant %r has no per-concept temporal maps", model.variant)
+        return []
+    num_concepts = model.num_concepts
+    rows = []
+    for kind in kinds:
+        for k in ks:
+            if k > num_concepts:
+                continue
+            top, random = _Tally(1), _Tally(trials)
+            for i, chunk in enumerate(chunks):
+                for part in _attention_sub_batches(chunk, model, budget):
+                    sub = _sub_chunk(chunk, part)
+                    ones = torch.ones_like(sub.explanation.global_importance, dtype=torch.bool)
+                    selections = [_top_k_mask(sub.explanation.global_importance, k, ones)]
+                    for trial in range(trials):
+                        generator = _generator(seed, 4, k, trial, i, part.start)
+                        selections.append(_top_k_mask(_rand(ones.shape, generator, ones.device), k, ones))
+                    logits = torch.stack([
+                        model(sub.x, sub.padding_mask, attention_intervention=PerVideoAttentionIntervention(
+                            kind=kind, seed=seed + j, selection=selection)).logits
+                        for j, selection in enumerate(selections)])
+                    top.add(sub, logits[:1])
+                    random.add(sub, logits[1:])
+            for ranking, tally in (("top", top), ("random", random)):
+                rows.append({"kind": kind, "k": k, "ranking": ranking, **tally.row()})
+    return rows
+
+
+@dataclass
+class CorrectiveEdits:
+    """The oracle's edits for b videos (predicted p, true class y).
+
+    cells [b, E, 2] (window, concept), values [b, E], gains [b, E] (first-order margin gain;
+    -inf where fewer than E beneficial edits exist, and those edits are not applied).
+    """
+
+    cells: Tensor
+    values: Tensor
+    gains: Tensor
+
+
+def corrective_edits(z: Tensor, padding_mask: Tensor, weight: Tensor, bias: Tensor, tau: float,
+                     predicted: Tensor, true: Tensor, max_edits: int = 4, low: float = 0.1,
+                     high: float = 0.9) -> CorrectiveEdits:
+    """Suggest up to ``max_edits`` cell edits per video that move the prediction towards the true class.
+
+    z [b, T, C]; padding_mask [b, T]; weight [K, C]; bias [K]; predicted, true [b]. Each cell (t, c)
+    may be set to the ``low`` or ``high`` quantile of concept c over the video's windows. Editing
+    z[t,c] to v changes the margin logit_true − logit_pred by ≈ (v − z[t,c])·(π_true[t]·W[true,c] −
+    π_pred[t]·W[pred,c]) (first order, π the window importances of each class); the value with the
+    larger gain is chosen, and cells are ranked by it. With equal π and a low quantile of 0 this is
+    the ranking by r_pred − r_true of the spec: lowering cells that support the wrong class, raising
+    (to the high quantile) cells that support the true one.
+    """
+    valid = ~padding_mask
+    pi_true = explain_class(z, weight, bias, tau, class_index=true, padding_mask=padding_mask).window_importance
+    pi_pred = explain_class(z, weight, bias, tau, class_index=predicted, padding_mask=padding_mask).window_importance
+    slope = pi_true[:, :, None] * weight[true][:, None, :] - pi_pred[:, :, None] * weight[predicted][:, None, :]
+    over_time = z.masked_fill(padding_mask[:, :, None], math.nan)
+    quantiles = torch.nanquantile(over_time, torch.tensor([low, high], dtype=z.dtype, device=z.device), dim=1)
+    candidates = quantiles[:, :, None, :].expand(-1, -1, z.shape[1], -1)              # [2, b, T, C]
+    gains = (candidates - z[None]) * slope[None]
+    best_gain, choice = gains.max(dim=0)
+    best_value = candidates.gather(0, choice[None]).squeeze(0)
+    best_gain = best_gain.masked_fill(~valid[:, :, None] | (best_gain <= 0), -math.inf)
+    b, t, c = z.shape
+    top = best_gain.reshape(b, t * c).topk(min(max_edits, t * c), dim=1)
+    cells = torch.stack([top.indices // c, top.indices % c], dim=-1)
+    values = best_value.reshape(b, t * c).gather(1, top.indices)
+    return CorrectiveEdits(cells=cells, values=values, gains=top.values)
+
+
+def apply_cell_edits(z: Tensor, edits: CorrectiveEdits, count: int) -> Tensor:
+    """z [b, T, C] with the first ``count`` beneficial edits of each video applied."""
+    z = z.clone()
+    b = z.shape[0]
+    rows = torch.arange(b, device=z.device)
+    for e in range(min(count, edits.cells.shape[1])):
+        apply = torch.isfinite(edits.gains[:, e])
+        t, c = edits.cells[:, e, 0], edits.cells[:, e, 1]
+        z[rows, t, c] = torch.where(apply, edits.values[:, e], z[rows, t, c])
+    return z
+
+
+@torch.no_grad()
+def corrective_interventions(model: TemporalConceptBottleneck, chunks: Sequence[EvalChunk], *, max_edits: int = 4,
+                             top: int = 5, low: float = 0.1, high: float = 0.9) -> dict:
+    """Top-1 repair rate after 1..max_edits oracle edits, over misclassified videos whose true class
+    is among the ``top`` highest logits. Returns {eligible, misclassified, repair_rate: [..], repaired: [..]}."""
+    weight, bias = model.classifier.weight, model.classifier.bias
+    repaired = torch.zeros(max_edits, dtype=torch.long)
+    eligible = misclassified = 0
+    for chunk in chunks:
+        wrong = chunk.predicted != chunk.labels
+        rank = (chunk.logits > chunk.logits.gather(1, chunk.labels[:, None])).sum(dim=1)
+        chosen = wrong & (rank < top)
+        misclassified += int(wrong.sum())
+        if not bool(chosen.any()):
+            continue
+        eligible += int(chosen.sum())
+        z, mask = chunk.z[chosen], chunk.padding_mask[chosen]
+        labels = chunk.labels[chosen]
+        edits = corrective_edits(z, mask, weight, bias, model.tau, chunk.predicted[chosen], labels, max_edits, low, high)
+        for n in range(1, max_edits + 1):
+            logits = model.readout(apply_cell_edits(z, edits, n), mask).logits
+            repaired[n - 1] += int((logits.argmax(dim=-1) == labels).sum())
+    rates = [float(r) / eligible if eligible else math.nan for r in repaired.tolist()]
+    return {"eligible": eligible, "misclassified": misclassified, "max_edits": max_edits, "top": top,
+            "quantiles": [low, high], "edits": list(range(1, max_edits + 1)), "repaired": repaired.tolist(),
+            "repair_rate": rates}

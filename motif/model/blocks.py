@@ -1,0 +1,63 @@
+"""The MoTIF temporal block: pre-norm per-concept temporal attention and per-concept FFN."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from motif.model.attention import ConceptTemporalAttention
+
+if TYPE_CHECKING:
+    from motif.model.interventions import AttentionIntervention
+
+
+class ConceptFFN(nn.Module):
+    """Per-concept feed-forward map scalar -> hidden -> GELU -> scalar (grouped 1x1): [B, T, C] -> [B, T, C]."""
+
+    def __init__(self, num_concepts: int, hidden: int = 1):
+        super().__init__()
+        if hidden < 1:
+            raise ValueError(f"ffn_hidden must be >= 1, got {hidden}")
+        out_bound = hidden ** -0.5  # grouped 1x1 convolution initialisation, fan-in 1 then `hidden`
+        self.in_weight = nn.Parameter(torch.empty(num_concepts, hidden).uniform_(-1.0, 1.0))
+        self.in_bias = nn.Parameter(torch.empty(num_concepts, hidden).uniform_(-1.0, 1.0))
+        self.out_weight = nn.Parameter(torch.empty(num_concepts, hidden).uniform_(-out_bound, out_bound))
+        self.out_bias = nn.Parameter(torch.empty(num_concepts).uniform_(-out_bound, out_bound))
+
+    def forward(self, y: Tensor) -> Tensor:
+        hidden = F.gelu(torch.addcmul(self.in_bias, y.unsqueeze(-1), self.in_weight))   # [B, T, C, H]
+        if hidden.shape[-1] == 1:
+            return torch.addcmul(self.out_bias, hidden.squeeze(-1), self.out_weight.squeeze(-1))
+        return (hidden * self.out_weight).sum(dim=-1) + self.out_bias
+
+
+class ConceptTemporalBlock(nn.Module):
+    """One MoTIF layer (pre-norm, residual): x + Drop(Attn(LN(x))), then x + Drop(FFN(LN(x))).
+
+    The LayerNorms normalise across concepts (kept for parity with the method); attention and FFN
+    act on each concept separately, so the attention map of concept c is a function of concept c's
+    normalised input alone.
+    """
+
+    def __init__(self, num_concepts: int, head_dim: int = 1, ffn_hidden: int = 1, dropout: float = 0.1):
+        super().__init__()
+        self.norm_attention = nn.LayerNorm(num_concepts)
+        self.attention = ConceptTemporalAttention(num_concepts, head_dim)
+        self.norm_ffn = nn.LayerNorm(num_concepts)
+        self.ffn = ConceptFFN(num_concepts, ffn_hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, padding_mask: Tensor | None, key_valid: Tensor | None, *, impl: str = "fast",
+                return_attention: bool = False,
+                attention_intervention: AttentionIntervention | None = None) -> tuple[Tensor, Tensor | None]:
+        """x [B, T, C] -> (x [B, T, C], maps [B, C, T, T] or None); masks [B, T] bool or None."""
+        query_valid = None if padding_mask is None else ~padding_mask
+        out, attention = self.attention(self.norm_attention(x), key_valid, impl=impl,
+                                        return_attention=return_attention, intervention=attention_intervention,
+                                        query_valid=query_valid)
+        x = x + self.dropout(out)
+        x = x + self.dropout(self.ffn(self.norm_ffn(x)))
+        return x, attention

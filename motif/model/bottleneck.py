@@ -1,0 +1,135 @@
+"""The temporal concept bottleneck (spec section 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from motif.model.attention import ATTENTION_IMPLS
+from motif.model.blocks import ConceptTemporalBlock
+from motif.model.heads import ConceptActivation, NonNegativeLinear
+from motif.model.interventions import AttentionIntervention, ConceptIntervention
+from motif.model.pooling import key_validity, lse_pool
+from motif.model.positional import sinusoidal_encoding
+from motif.model.variants import FullAttentionBlock, SpaceTimeBlock
+
+VARIANTS = ("motif", "full", "space_time")
+
+
+@dataclass
+class BottleneckOutput:
+    """What the bottleneck returns. Padded windows hold 0 in ``concepts`` and ``window_logits``."""
+
+    concepts: Tensor                        # z [B, T, C], per-window concept activations (>= 0)
+    window_logits: Tensor                   # ℓ [B, T, K], per-window class scores
+    logits: Tensor                          # [B, K], LSE-pooled ℓ over valid windows (inverse temperature τ)
+    pooled_concepts: Tensor                 # [B, C], LSE-pooled z over valid windows
+    attentions: list[Tensor] | None = None  # per layer [B, C, T, T] (variant "full": [B, heads, T, T])
+
+
+class TemporalConceptBottleneck(nn.Module):
+    """MoTIF: standardised concept activations [B, T, C] -> per-window concepts, class scores, logits.
+
+    x = X + PE (sinusoidal, any T) -> dropout -> L temporal blocks -> LayerNorm over C ->
+    z = max(0, softplus(x·α + β) − ln 2) -> ℓ = z Wᵀ + b per window -> logits = (1/τ)·LSE_t(τ·ℓ).
+
+    variant: "motif" (per-concept temporal attention, ``ConceptTemporalBlock``), "full" (channel-mixing
+    multi-head attention ablation, ``FullAttentionBlock``) or "space_time" (MoTIF-ST, a
+    ``ConceptMixer`` before each temporal block; gives up concept isolation). head_dim and ffn_hidden
+    size the per-concept blocks; the "full" block has its own (heads from ``attention_heads``, FFN 4C).
+    attention_impl: "fast" never materialises [B, C, T, T] (scaled_dot_product_attention);
+    "explicit" writes the maps out. Both give the same numbers; ``return_attention=True`` and
+    attention interventions always use the explicit path.
+
+    Non-negative classifier: ``classifier`` is a ``NonNegativeLinear`` (weight [K, C], bias [K]) kept
+    W >= 0 by projection, as in the published recipe: call ``clamp_classifier_()`` after every
+    optimiser step. A projection (rather than a parametrisation such as W = softplus(V)) keeps exact
+    zeros reachable, so sparse classifiers stay sparse and Σ|W| is a plain sum.
+    """
+
+    def __init__(self, num_concepts: int, num_classes: int, num_layers: int = 1, head_dim: int = 1,
+                 dropout: float = 0.1, tau: float = 1.0, variant: str = "motif", ffn_hidden: int = 1,
+                 attention_impl: str = "fast"):
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"model.variant must be one of {VARIANTS}, got {variant!r}")
+        if attention_impl not in ATTENTION_IMPLS:
+            raise ValueError(f"model.attention_impl must be one of {ATTENTION_IMPLS}, got {attention_impl!r}")
+        if num_concepts < 1 or num_classes < 1 or num_layers < 0:
+            raise ValueError(f"need num_concepts >= 1, num_classes >= 1, num_layers >= 0; got {num_concepts}, "
+                             f"{num_classes}, {num_layers}")
+        if not tau > 0:
+            raise ValueError(f"model.tau is an inverse temperature and must be > 0, got {tau}")
+        self.num_concepts, self.num_classes, self.num_layers = num_concepts, num_classes, num_layers
+        self.variant, self.attention_impl, self.tau = variant, attention_impl, float(tau)
+        self.input_dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(self._make_layer(head_dim, ffn_hidden, dropout) for _ in range(num_layers))
+        self.final_norm = nn.LayerNorm(num_concepts)
+        self.concept_head = ConceptActivation(num_concepts)
+        self.classifier = NonNegativeLinear(num_concepts, num_classes)
+
+    def _make_layer(self, head_dim: int, ffn_hidden: int, dropout: float) -> nn.Module:
+        if self.variant == "full":
+            return FullAttentionBlock(self.num_concepts, dropout)
+        if self.variant == "space_time":
+            return SpaceTimeBlock(self.num_concepts, head_dim, ffn_hidden, dropout)
+        return ConceptTemporalBlock(self.num_concepts, head_dim, ffn_hidden, dropout)
+
+    def _check_inputs(self, x: Tensor, padding_mask: Tensor | None) -> Tensor | None:
+        if x.dim() != 3 or x.shape[-1] != self.num_concepts or x.shape[1] < 1:
+            raise ValueError(f"bottleneck input must be [B, T, C] with T >= 1 and C = {self.num_concepts} "
+                             f"(num_concepts), got {list(x.shape)}")
+        if padding_mask is None:
+            return None
+        if padding_mask.shape != x.shape[:2] or padding_mask.dtype != torch.bool:
+            raise ValueError(f"padding_mask must be bool [B, T] = {list(x.shape[:2])} (True = padding), got "
+                             f"{padding_mask.dtype} {list(padding_mask.shape)}")
+        return padding_mask if bool(padding_mask.any()) else None
+
+    @torch.no_grad()
+    def clamp_classifier_(self) -> None:
+        """Project the classifier weight onto W >= 0 (call after every optimiser step)."""
+        self.classifier.clamp_()
+
+    def encode_concepts(self, x: Tensor, padding_mask: Tensor | None = None, *, return_attention: bool = False,
+                        attention_intervention: AttentionIntervention | None = None
+                        ) -> tuple[Tensor, list[Tensor] | None]:
+        """x [B, T, C] -> (z [B, T, C] before masking, per-layer maps or None); mask [B, T] bool or None."""
+        key_valid = None if padding_mask is None else key_validity(padding_mask)
+        impl = "explicit" if return_attention else self.attention_impl
+        h = self.input_dropout(x + sinusoidal_encoding(x.shape[1], x.shape[2], dtype=x.dtype, device=x.device))
+        attentions = []
+        for layer in self.layers:
+            h, attention = layer(h, padding_mask, key_valid, impl=impl, return_attention=return_attention,
+                                 attention_intervention=attention_intervention)
+            attentions.append(attention)
+        z = self.concept_head(self.final_norm(h))
+        return z, attentions if return_attention else None
+
+    def readout(self, z: Tensor, padding_mask: Tensor | None = None,
+                attentions: list[Tensor] | None = None) -> BottleneckOutput:
+        """Concept activations z [B, T, C] -> per-window class scores and pooled logits.
+
+        Exposed so that edited concepts can be re-classified and re-pooled without re-encoding.
+        """
+        if padding_mask is not None:
+            z = z.masked_fill(padding_mask.unsqueeze(-1), 0.0)
+        window_logits = self.classifier(z)
+        if padding_mask is not None:
+            window_logits = window_logits.masked_fill(padding_mask.unsqueeze(-1), 0.0)
+        return BottleneckOutput(concepts=z, window_logits=window_logits,
+                                logits=lse_pool(window_logits, padding_mask, self.tau),
+                                pooled_concepts=lse_pool(z, padding_mask, self.tau), attentions=attentions)
+
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None, *, return_attention: bool = False,
+                concept_intervention: ConceptIntervention | None = None,
+                attention_intervention: AttentionIntervention | None = None) -> BottleneckOutput:
+        """x [B, T, C] standardised concept activations; padding_mask [B, T] bool (True = padding)."""
+        mask = self._check_inputs(x, padding_mask)
+        z, attentions = self.encode_concepts(x, mask, return_attention=return_attention,
+                                             attention_intervention=attention_intervention)
+        if concept_intervention is not None:
+            z = concept_intervention.apply(z, mask)
+        return self.readout(z, mask, attentions)

@@ -1,0 +1,53 @@
+"""The concept activation head and the non-negative per-window classifier."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LN2 = math.log(2.0)
+
+
+class ConceptActivation(nn.Module):
+    """Per-concept affine + shifted softplus clamp: z = max(0, softplus(x·α_c + β_c) − ln 2), [B, T, C].
+
+    α = 1, β = 0 at initialisation. z >= 0 and exactly 0 when a concept is off (x·α + β <= 0).
+    """
+
+    def __init__(self, num_concepts: int):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(num_concepts))
+        self.shift = nn.Parameter(torch.zeros(num_concepts))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(F.softplus(torch.addcmul(self.shift, x, self.scale)) - LN2)
+
+
+class NonNegativeLinear(nn.Module):
+    """Linear map whose weight is kept >= 0 by projection: z [.., C] -> z Wᵀ + b [.., K].
+
+    ``weight`` [K, C] is a plain parameter, initialised to |U(−1/√C, 1/√C)|; call ``clamp_()`` after
+    every optimiser step to project it back onto W >= 0 (the published training recipe). The bias [K]
+    is unconstrained.
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        bound = in_features ** -0.5
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound).abs_())
+        self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Project the weight onto W >= 0, in place."""
+        self.weight.clamp_(min=0.0)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return F.linear(z, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, weight>=0"

@@ -1,0 +1,100 @@
+"""wandb dashboards of concept timelines, logged from a fixed set of validation videos."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pytorch_lightning as pl
+import torch
+import wandb
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from motif.explain.figures import attention_maps_figure, concept_timeline_figure, window_edges
+from motif.model import explain
+from motif.training.loggers import wandb_logger
+
+
+def concept_heatmap_figure(spans: np.ndarray, concepts: np.ndarray, concept_names: list[str], *,
+                           order: list[int] | None = None, max_concepts: int = 40) -> Figure:
+    """[C, T] heatmap of concept activations z [T, C] over window time (s); rows in ``order``, at most max_concepts."""
+    rows = (order or list(range(len(concept_names))))[:max_concepts]
+    edges = window_edges(np.asarray(spans, dtype=float))
+    fig, ax = plt.subplots(figsize=(11, 0.22 * len(rows) + 1.2))
+    mesh = ax.pcolormesh(edges, np.arange(len(rows) + 1), np.asarray(concepts)[:, rows].T, cmap="viridis",
+                         shading="flat", rasterized=True)
+    ax.set_yticks(np.arange(len(rows)) + 0.5, [concept_names[c] for c in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("time (s)")
+    fig.colorbar(mesh, ax=ax, pad=0.01, label="z")
+    return fig
+
+
+class ConceptTimelineCallback(pl.Callback):
+    """Every ``every_n_epochs`` validation epochs (and the first), for ``num_videos`` fixed validation videos:
+    a timeline of the top-k concepts (by global importance G for the predicted class, x axis in seconds),
+    a [C, T] concept heatmap, the attention maps of the top concepts (last layer), and one table of the
+    classifier's top concepts per class with their weights. Rank 0 only; the maps are computed here,
+    never during training steps.
+    """
+
+    def __init__(self, data, every_n_epochs: int = 5, num_videos: int = 4, top_k: int = 5, heatmap_concepts: int = 40):
+        self.videos = sorted(data.val, key=lambda it: it.video_id)[:num_videos]
+        self.class_names, self.concept_names = data.class_names, data.concept_names
+        self.every_n_epochs, self.top_k, self.heatmap_concepts = max(1, every_n_epochs), top_k, heatmap_concepts
+
+    def _due(self, trainer: pl.Trainer) -> bool:
+        epoch = trainer.current_epoch
+        return epoch == 0 or (epoch + 1) % self.every_n_epochs == 0 or epoch + 1 == trainer.max_epochs
+
+    @torch.no_grad()
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        logger = wandb_logger(trainer.loggers)
+        if trainer.sanity_checking or not trainer.is_global_zero or logger is None or not self._due(trainer):
+            return
+        model = pl_module.model
+        was_training = model.training
+        model.eval()
+        payload: dict = {}
+        for item in self.videos:
+            payload.update(self._video_media(model, item, pl_module.device))
+        payload["concepts/top_per_class"] = self._class_table(model)
+        payload["trainer/global_step"] = trainer.global_step
+        logger.experiment.log(payload)
+        model.train(was_training)
+
+    def _video_media(self, model, item, device) -> dict:
+        x = item.concepts.float()[None].to(device)
+        out = model(x, return_attention=True)
+        probs = out.logits[0].softmax(-1)
+        k = int(probs.argmax())
+        exp = explain(model, out, class_index=k)
+        top = exp.global_importance[0].topk(min(self.top_k, len(self.concept_names))).indices
+        spans = item.spans.numpy()
+        z = out.concepts[0].cpu()
+        title = (f"{item.video_id}: predicted '{self.class_names[k]}' (p={float(probs[k]):.2f}), "
+                 f"true '{self.class_names[item.label]}'")
+        names = [self.concept_names[c] for c in top.tolist()]
+        figures = {
+            "timeline": concept_timeline_figure(spans, z[:, top].numpy(), names,
+                                                window_importance=exp.window_importance[0].cpu().numpy(), title=title),
+            "heatmap": concept_heatmap_figure(spans, z.numpy(), self.concept_names, max_concepts=self.heatmap_concepts,
+                                              order=exp.global_importance[0].argsort(descending=True).tolist()),
+        }
+        if out.attentions and out.attentions[-1].shape[1] == len(self.concept_names):
+            maps = out.attentions[-1][0, top[:3]].cpu().numpy()
+            figures["attention"] = attention_maps_figure(spans, maps, names[:3], title="attention (last layer)")
+        media = {f"media/{kind}/{item.video_id}": wandb.Image(fig) for kind, fig in figures.items()}
+        for fig in figures.values():
+            plt.close(fig)
+        return media
+
+    def _class_table(self, model) -> wandb.Table:
+        weight = model.classifier.weight.detach().cpu()
+        table = wandb.Table(columns=["class", "rank", "concept", "weight"])
+        for k, name in enumerate(self.class_names):
+            values, idx = weight[k].topk(min(self.top_k, weight.shape[1]))
+            for rank, (v, c) in enumerate(zip(values.tolist(), idx.tolist()), start=1):
+                if v > 0:
+                    table.add_data(name, rank, self.concept_names[c], v)
+        return table

@@ -1,0 +1,95 @@
+"""Self-contained model checkpoints: everything needed to explain a new video, and nothing pickled.
+
+A checkpoint is a dict of tensors, strings, numbers, lists and dicts, saved with ``torch.save`` and
+read back with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from motif.concepts import ConceptStandardizer
+from motif.model import TemporalConceptBottleneck
+
+CHECKPOINT_FORMAT = "motif-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, not a motif checkpoint, or of an unsupported version."""
+
+
+@dataclass
+class MotifCheckpoint:
+    """A trained bottleneck with its vocabulary, preprocessing and provenance.
+
+    text_embeddings: [C, D] concept text embeddings (None for tasks without a text encoder);
+    video: window plan settings; backbone: open_clip identity; config: the resolved run config.
+    """
+
+    model: TemporalConceptBottleneck
+    model_kwargs: dict
+    class_names: list[str]
+    concept_names: list[str]
+    text_embeddings: Tensor | None
+    standardizer: ConceptStandardizer
+    video: dict
+    backbone: dict
+    config: dict
+    metrics: dict
+
+
+def save_motif_checkpoint(path: str | Path, *, model: TemporalConceptBottleneck, model_kwargs: dict,
+                          class_names: list[str], concept_names: list[str], text_embeddings: Tensor | None,
+                          standardizer: ConceptStandardizer, video: dict, backbone: dict, config: dict,
+                          metrics: dict | None = None) -> Path:
+    """Write a checkpoint atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model_kwargs": dict(model_kwargs),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "class_names": list(class_names),
+        "concept_names": list(concept_names),
+        "text_embeddings": None if text_embeddings is None else text_embeddings.detach().cpu().float(),
+        "standardizer": {k: v.detach().cpu() for k, v in standardizer.state_dict().items()},
+        "video": dict(video),
+        "backbone": dict(backbone),
+        "config": config,
+        "metrics": dict(metrics or {}),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_motif_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> MotifCheckpoint:
+    """Read a checkpoint written by ``save_motif_checkpoint``; the model is returned in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint '{path}' does not exist. Pass the best.ckpt of a training run.")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not our file"
+        raise CheckpointError(f"Checkpoint '{path}' could not be read as a motif checkpoint: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"'{path}' is not a motif checkpoint (a Lightning resume file? use best.ckpt).")
+    if payload["version"] > CHECKPOINT_VERSION:
+        raise CheckpointError(f"Checkpoint '{path}' has version {payload['version']}; this motif reads "
+                              f"<= {CHECKPOINT_VERSION}. Upgrade motif.")
+    model = TemporalConceptBottleneck(**payload["model_kwargs"])
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    standardizer = ConceptStandardizer.from_state_dict(payload["standardizer"])
+    return MotifCheckpoint(model=model, model_kwargs=payload["model_kwargs"], class_names=payload["class_names"],
+                           concept_names=payload["concept_names"], text_embeddings=payload["text_embeddings"],
+                           standardizer=standardizer, video=payload["video"], backbone=payload["backbone"],
+                           config=payload["config"], metrics=payload["metrics"])

@@ -1,0 +1,49 @@
+"""Loggers of a run: a CSV log always, wandb online / offline / disabled without start-up hangs."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig
+from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+
+log = logging.getLogger(__name__)
+
+
+def _has_wandb_credentials() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def resolve_wandb_mode(mode: str) -> str:
+    """``auto`` becomes online with credentials and offline without; WANDB_MODE in the environment wins."""
+    env = os.environ.get("WANDB_MODE")
+    if env in ("online", "offline", "disabled"):
+        return env
+    if mode == "auto":
+        return "online" if _has_wandb_credentials() else "offline"
+    return mode
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str) -> list[Logger]:
+    loggers: list[Logger] = []
+    if cfg.logger.csv:
+        loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=""))
+    mode = resolve_wandb_mode(cfg.logger.wandb.mode)
+    if mode != "disabled":
+        wb = cfg.logger.wandb
+        loggers.append(WandbLogger(project=wb.project, entity=wb.entity, name=wb.name or run_name,
+                                   tags=list(wb.tags), save_dir=str(run_dir), mode=mode))
+        log.info("wandb logging %s to %s", mode, run_dir / "wandb")
+    return loggers
+
+
+def wandb_logger(loggers) -> WandbLogger | None:
+    return next((lg for lg in loggers if isinstance(lg, WandbLogger)), None)

@@ -1,0 +1,15 @@
+"""Videos to per-window frames: window plans, lazy streaming readers (decord / PyAV), probing."""
+
+from motif.video.backends import BACKENDS
+from motif.video.errors import (CorruptVideoError, EmptyVideoError, InvalidFpsError, TooFewFramesError,
+                                VideoError, VideoNotFoundError)
+from motif.video.plan import SAMPLING_MODES, WindowPlan
+from motif.video.probe import VideoMeta, probe_video
+from motif.video.reader import VideoSource, WindowChunk, open_video, output_size
+from motif.video.write import write_video
+
+__all__ = [
+    "BACKENDS", "SAMPLING_MODES", "CorruptVideoError", "EmptyVideoError", "InvalidFpsError",
+    "TooFewFramesError", "VideoError", "VideoMeta", "VideoNotFoundError", "VideoSource", "WindowChunk",
+    "WindowPlan", "open_video", "output_size", "probe_video", "write_video",
+]

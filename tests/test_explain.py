@@ -1,0 +1,281 @@
+"""Explanations of one video: exact decomposition in explanation.json, interventions with their
+before / after, the intervention syntax, and a self-contained report.html."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
+from motif.explain import (ExplanationError, InterventionSyntaxError, explain_sequence, parse_intervention,
+                           parse_interventions, write_explanation)
+from motif.model import AttentionIntervention, ConceptIntervention
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def task():
+    return marked_task()
+
+
+def _explain(task, index: int = 0, **kwargs):
+    x = task["test_x"][index]
+    return explain_sequence(task["model"], x, spans_of(len(x)), class_names=CLASS_NAMES, concept_names=CONCEPT_NAMES,
+                            video_id=f"video{index}", **kwargs)
+
+
+class _Collector(HTMLParser):
+    """Tags, and every URL-like attribute value, of an HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags: list[str] = []
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.urls += [value or "" for name, value in attrs if name in ("src", "href", "srcset", "action", "poster")]
+
+
+# --- explanation.json -----------------------------------------------------------------------------
+
+
+def test_json_decomposition_is_exact_and_complete(task, tmp_path):
+    result = _explain(task, 0, interventions=["zero:concept=red circle"])
+    write_explanation(result, tmp_path, {t: np.full((18, 24, 3), 40 * t % 255, np.uint8) for t in range(4)})
+    data = json.loads((tmp_path / "explanation.json").read_text())
+    d = data["decomposition"]
+    assert abs(d["residual"]) < 1e-4
+    assert d["logit"] == pytest.approx(d["sum_global_importance"] + d["bias"] + d["entropy"] / d["tau"], abs=1e-4)
+    g = [row["G"] for row in data["global_importance"]]
+    assert g == sorted(g, reverse=True) and len(g) == len(CONCEPT_NAMES)
+    assert sum(g) == pytest.approx(d["sum_global_importance"], abs=1e-5)
+    pi = [w["importance"] for w in data["windows"]]
+    assert sum(pi) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose([[w["start_s"], w["end_s"]] for w in data["windows"]], spans_of(len(pi)).numpy())
+    probabilities = [row["probability"] for row in data["top_classes"]]
+    assert probabilities == sorted(probabilities, reverse=True) and len(probabilities) == min(5, len(CLASS_NAMES))
+    assert data["prediction"]["class"] == data["top_classes"][0]["class"]
+    maps = np.array(data["attention"]["maps"])  # [layer, concept, T, T]; rows are distributions
+    contributing = [row["concept"] for row in data["global_importance"][:5] if row["G"] > 0]
+    assert maps.shape == (1, len(contributing), len(pi), len(pi))
+    np.testing.assert_allclose(maps.sum(-1), 1.0, atol=1e-4)
+    assert data["attention"]["concepts"] == contributing
+    assert abs(data["intervention"]["after"]["residual"]) < 1e-4
+    for name in ("timeline", "window_importance", "global_importance", "attention", "intervention"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_prediction_is_explained_by_its_marker_concept(task):
+    """On the marked task the class concept must dominate G and the window where it is on dominate π."""
+    hits = 0
+    for i in range(9):
+        result = _explain(task, i)
+        label = task["test_y"][i]
+        if result.predicted != label:
+            continue
+        on = task["test_truth"][i][:, label]
+        hits += int(result.top_concepts(1) == [label] and bool(on[result.top_windows(1)[0]]))
+    assert hits >= 7
+
+
+def test_a_chosen_class_is_explained_exactly(task):
+    result = _explain(task, 0, class_index="Blue Square Shown")
+    assert result.target == 1
+    assert abs(float(result.explanation.residual)) < 1e-4
+    assert float(result.explanation.logit) == pytest.approx(float(result.output.logits[1]))
+    with pytest.raises(ExplanationError, match="blue square shown"):
+        _explain(task, 0, class_index="blue square shwn")
+
+
+def test_suggested_edits_move_the_prediction_towards_the_chosen_class(task):
+    i = next(i for i, y in enumerate(task["test_y"]) if y == 0 and _explain(task, i).predicted == 0)
+    result = _explain(task, i, class_index=1)
+    edits = result.suggested_edits
+    assert 1 <= len(edits) <= 4 and all(e["margin_gain"] > 0 for e in edits)
+    assert _explain(task, i).suggested_edits == []  # nothing to suggest for the prediction itself
+    after = _explain(task, i, class_index=1, interventions=[e["intervene"] for e in edits]).intervention.after.logits
+    before = result.output.logits
+    assert float(after[1] - after[0]) > float(before[1] - before[0]) + 0.5
+
+
+# --- interventions ----------------------------------------------------------------------------------
+
+
+def test_concept_interventions_match_the_model(task):
+    model, x = task["model"], task["test_x"][3]
+    result = _explain(task, 3, interventions=["zero:concept=red circle|#1", "set:cell=2,green triangle,0.75"])
+    reference = model(x[None], concept_intervention=ConceptIntervention(mode="zero", concepts=[0, 1]))
+    z = reference.concepts.clone()
+    z[0, 2, 2] = 0.75
+    expected = model.readout(z).logits[0]
+    torch.testing.assert_close(result.intervention.after.logits, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(result.intervention.before.logits, model(x[None]).logits[0])
+
+
+def test_attention_intervention_matches_the_model(task):
+    model, x = task["model"], task["test_x"][2]
+    result = _explain(task, 2, interventions=["attn:reverse:concept=red circle|blue square"])
+    expected = model(x[None], attention_intervention=AttentionIntervention("reverse", concepts=[0, 1])).logits[0]
+    torch.testing.assert_close(result.intervention.after.logits, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_removing_the_marker_concept_flips_the_prediction(task):
+    i = next(i for i, y in enumerate(task["test_y"]) if y == 0)
+    result = _explain(task, i, interventions=["zero:concept=red circle"])
+    assert result.predicted == 0
+    assert float(result.intervention.after_explanation.logit) < float(result.intervention.before_explanation.logit) - 1
+    assert int(result.intervention.after.logits.argmax()) != 0
+
+
+def test_intervention_syntax():
+    names = CONCEPT_NAMES
+    spec = parse_intervention("zero:concept=Red Circle", names)
+    assert (spec.kind, spec.target, spec.concepts) == ("zero", "concept", (0,))
+    assert parse_intervention("zero:window=3", names, num_windows=5).windows == (3,)
+    assert parse_intervention("zero:window=1-3|0", names, num_windows=5).windows == (1, 2, 3, 0)
+    spec = parse_intervention("set:cell=3,red circle,0.5", names)
+    assert (spec.kind, spec.cells, spec.value) == ("set", ((3, 0),), 0.5)
+    assert parse_intervention("set:concept=blue square|#2,-1", names).concepts == (1, 2)
+    spec = parse_intervention("noise:window=2,0.25", names)
+    assert (spec.kind, spec.windows, spec.value) == ("noise", (2,), 0.25)
+    spec = parse_intervention("attn:uniform:concept=red circle|blue square", names)
+    assert (spec.kind, spec.attention, spec.concepts) == ("attention", "uniform", (0, 1))
+
+
+@pytest.mark.parametrize("text, pattern", [
+    ("zero:concept=red circel", r"unknown concept 'red circel'; did you mean 'red circle'"),
+    ("zero:concept=banana", r"unknown concept 'banana'"),
+    ("zero:concept=#99", r"concept index #99 is out of range"),
+    ("zero:window=7", r"window 7 does not exist \(the video has 5 windows"),
+    ("zero:window=a", r"window 'a' is not a window index"),
+    ("set:cell=1,red circle,high", r"value 'high' is not a number"),
+    ("set:concept=red circle", r"set needs a trailing ,VALUE"),
+    ("blur:concept=red circle", r"unknown intervention 'blur:concept'"),
+    ("attn:blur:concept=red circle", r"attention interventions read attn:KIND:concept=NAME"),
+    ("zero:cell=3", r"cell '3' must read WINDOW,CONCEPT"),
+    ("zero:concept", r"expected MODE:TARGET=ARGUMENTS"),
+])
+def test_intervention_syntax_errors_name_the_problem(text, pattern):
+    with pytest.raises(InterventionSyntaxError, match=pattern) as info:
+        parse_intervention(text, CONCEPT_NAMES, num_windows=5)
+    assert text in str(info.value)
+
+
+def test_only_one_attention_kind_at_a_time():
+    with pytest.raises(InterventionSyntaxError, match="one attention kind"):
+        parse_interventions(["attn:uniform:concept=red circle", "attn:reverse:concept=blue square"], CONCEPT_NAMES)
+
+
+# --- report.html ---------------------------------------------------------------------------------------
+
+
+def test_report_is_self_contained_and_parses(task, tmp_path):
+    result = _explain(task, 1, interventions=["zero:window=2"])
+    thumbnails = {t: np.random.default_rng(t).integers(0, 255, (18, 24, 3), dtype=np.uint8)
+                  for t in range(len(task["test_x"][1]))}
+    page = write_explanation(result, tmp_path, thumbnails)["report"].read_text()
+    assert "http://" not in page and "https://" not in page
+    collector = _Collector()
+    collector.feed(page)
+    collector.close()
+    assert collector.urls and all(url.startswith("data:image/") for url in collector.urls)
+    assert not {"script", "link", "iframe", "object", "embed"} & set(collector.tags)
+    assert collector.tags[:3] == ["html", "head", "meta"] and "style" in collector.tags
+    assert collector.tags.count("img") == 4 + len(thumbnails)  # timeline, G, maps, intervention; a thumbnail per window
+    assert "url(" not in page and "@import" not in page
+    assert result.video_id in page and CLASS_NAMES[result.target] in page
+
+
+# --- from a video file ----------------------------------------------------------------------------------------
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def video_checkpoint(task, tmp_path_factory):
+    """A checkpoint of the marked model with a tiny open_clip backbone, and a small video."""
+    from helpers_backbone import register_tiny_model, save_tiny_weights
+    from motif.backbone import load_backbone
+    from motif.concepts import ConceptStandardizer
+    from motif.training.checkpoint import save_motif_checkpoint
+    from motif.video import write_video
+
+    folder = tmp_path_factory.mktemp("explain_video")
+    name = register_tiny_model(folder / "configs")
+    backbone = load_backbone(name, str(save_tiny_weights(folder / "tiny.pt", name)), device="cpu")
+    standardizer = ConceptStandardizer(len(CONCEPT_NAMES)).fit([torch.rand(50, len(CONCEPT_NAMES)) * 0.2])
+    ckpt = save_motif_checkpoint(
+        folder / "best.ckpt", model=task["model"], model_kwargs={"num_concepts": len(CONCEPT_NAMES),
+                                                                 "num_classes": len(CLASS_NAMES), "dropout": 0.0},
+        class_names=CLASS_NAMES, concept_names=CONCEPT_NAMES, text_embeddings=backbone.encode_text(CONCEPT_NAMES),
+        standardizer=standardizer, video={"window_size": 4, "frames_per_window": 2, "frame_sampling": "uniform"},
+        backbone=backbone.identity, config={})
+    rng = np.random.default_rng(0)
+    frames = [np.full((40, 56, 3), (10 * i) % 255, np.uint8) + rng.integers(0, 30, (40, 56, 3), dtype=np.uint8)
+              for i in range(22)]
+    video = write_video(folder / "clip.mp4", frames, fps=8.0)
+    return {"ckpt": ckpt, "video": video, "backbone": backbone, "folder": folder}
+
+
+def test_explain_video_writes_a_report(video_checkpoint, tmp_path):
+    from motif.explain import explain_video
+
+    result, paths = explain_video(video_checkpoint["ckpt"], video_checkpoint["video"], tmp_path,
+                                  interventions=["attn:uniform:concept=red circle"],
+                                  backbone=video_checkpoint["backbone"])
+    assert len(result.spans) == 6  # 22 frames in windows of 4, the last one short
+    torch.testing.assert_close(result.spans[-1], torch.tensor([20 / 8, 22 / 8]))
+    data = json.loads(paths["json"].read_text())
+    assert abs(data["decomposition"]["residual"]) < 1e-4
+    page = paths["report"].read_text()
+    assert page.count("data:image/jpeg") == 6  # a thumbnail per window
+
+
+def test_explain_tool_reports_a_bad_video_clearly(video_checkpoint, tmp_path, capsys, monkeypatch):
+    import motif.explain.video as video_module
+
+    monkeypatch.setattr(video_module, "load_backbone_from_identity", lambda identity, device: video_checkpoint["backbone"])
+    fake = tmp_path / "not_a_video.mp4"
+    fake.write_text("this is text, not a video")
+    tool = _load_tool("explain")
+    code = tool.main(["--ckpt", str(video_checkpoint["ckpt"]), "--video", str(fake), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not_a_video.mp4" in err and err.startswith("error: ")
+    code = tool.main(["--ckpt", str(video_checkpoint["ckpt"]), "--video", str(video_checkpoint["video"]),
+                      "--out", str(tmp_path / "out"), "--intervene", "zero:concept=purple"])
+    assert code == 2 and "unknown concept 'purple'" in capsys.readouterr().err
+    code = tool.main(["--ckpt", str(video_checkpoint["ckpt"]), "--video", str(video_checkpoint["video"]),
+                      "--out", str(tmp_path / "out"), "--class", "green triangle shown"])
+    assert code == 0 and "explained class: green triangle shown" in capsys.readouterr().out
+
+
+def test_explain_video_reads_the_embedding_cache(video_checkpoint):
+    from motif.cache import EmbeddingCache
+    from motif.concepts import concept_activations
+    from motif.explain import explain_video
+    from motif.training.checkpoint import load_motif_checkpoint
+
+    ckpt = load_motif_checkpoint(video_checkpoint["ckpt"])
+    cache = EmbeddingCache.for_backbone(video_checkpoint["folder"] / "cache", video_checkpoint["backbone"], ckpt.video)
+    embeddings = torch.randn(6, ckpt.text_embeddings.shape[1], generator=torch.Generator().manual_seed(3))
+    spans = spans_of(6, 0.75)
+    cache.save("clip", embeddings, spans)
+    result, paths = explain_video(ckpt, video_checkpoint["video"], None, cache_dir=video_checkpoint["folder"] / "cache",
+                                  backbone=video_checkpoint["backbone"])
+    assert paths == {}
+    torch.testing.assert_close(result.spans, spans)
+    x = ckpt.standardizer(concept_activations(embeddings, ckpt.text_embeddings))
+    torch.testing.assert_close(result.output.logits, ckpt.model(x[None]).logits[0])

@@ -1,0 +1,84 @@
+"""Evaluate a trained run: accuracy, faithfulness of the explanations (top-k vs random removals),
+attention and corrective interventions, sparsity, and ground-truth scores where labels exist.
+
+    python tools/evaluate.py --run runs/synthetic [--trials 10] [--device auto] [--wandb]
+
+Writes CSV / JSON tables and PNG plots into <run>/evaluation/ (one folder per split when the run
+has several, plus summary.json with mean ± std over splits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from motif.config import load_config
+from motif.explain import evaluate_run, format_headline, summarise_splits, write_evaluation
+from motif.explain.runs import RunDirectoryError, load_test_sets
+from motif.training.checkpoint import CheckpointError
+from motif.training.loggers import resolve_wandb_mode
+
+
+def start_wandb_run(run_dir: Path, out_root: Path):
+    """A wandb run with the training run's wandb settings (None when wandb is disabled)."""
+    import wandb
+
+    settings = load_config(run_dir / "config.yaml").logger.wandb
+    mode = resolve_wandb_mode(settings.mode)
+    if mode == "disabled":
+        return None
+    out_root.mkdir(parents=True, exist_ok=True)
+    return wandb.init(project=settings.project, entity=settings.entity, name=f"{run_dir.name}-evaluation",
+                      tags=list(settings.tags), dir=str(out_root), mode=mode, job_type="evaluation")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="run directory written by tools/train.py")
+    parser.add_argument("--out", default=None, help="output folder (default: <run>/evaluation)")
+    parser.add_argument("--trials", type=int, default=10, help="random trials per baseline")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    parser.add_argument("--no-attention", action="store_true", help="skip the attention interventions")
+    parser.add_argument("--wandb", action="store_true", help="also log to a wandb run (offline without an API key)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    run_dir = Path(args.run)
+    out_root = Path(args.out) if args.out else run_dir / "evaluation"
+    try:
+        sets = load_test_sets(run_dir)
+    except (RunDirectoryError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    wandb_run = None
+    if args.wandb:
+        wandb_run = start_wandb_run(run_dir, out_root)
+    results = {}
+    for item in sets:
+        ckpt = item.checkpoint
+        result = evaluate_run(ckpt.model, item.test, class_names=ckpt.class_names, concept_names=ckpt.concept_names,
+                              ground_truth=item.ground_truth, trials=args.trials, seed=args.seed, device=device,
+                              attention=not args.no_attention)
+        out_dir = out_root if len(sets) == 1 else out_root / f"split{item.split}"
+        write_evaluation(result, out_dir, wandb_run=wandb_run)
+        results[str(item.split)] = result
+        print(f"split {item.split}: {out_dir}\n{format_headline(result.headline())}")
+    if len(results) > 1:
+        summary = summarise_splits(results)
+        (out_root / "summary.json").write_text(json.dumps(summary, indent=1))
+        print("mean ± std over splits:")
+        for key, stats in summary["mean_std"].items():
+            print(f"  {key}: {stats['mean']:.4f} ± {stats['std']:.4f}")
+    if wandb_run is not None:
+        wandb_run.finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Train and evaluate a temporal concept bottleneck.
+
+    python tools/train.py --config configs/ucf101.yaml [key=value ...] [--resume]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from motif.config import ConfigError, load_config
+from motif.training.run import format_summary, run_dir_of, train_and_evaluate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="YAML config (see configs/)")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's last Lightning checkpoint")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=3e-4 trainer.devices=2")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    metrics = train_and_evaluate(cfg, resume=args.resume)
+    if metrics is not None:
+        print(format_summary(metrics, run_dir_of(cfg)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
