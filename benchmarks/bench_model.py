@@ -3,11 +3,12 @@
 Prints one JSON object:
 - speedup_vs_explicit: train-step time (forward + loss + backward of the whole model) with the
   explicit [B, C, T, T] attention divided by the fast path's, same weights and batch, interleaved
-  runs, best of --repeats (speedup_vs_explicit_median: the same with medians);
+  runs, best of --repeats (``_median``: the same with medians; ``_cpu_time``: with process CPU
+  time, which is less disturbed by other load on the machine);
 - max_abs_diff / max_abs_grad_diff: largest difference of outputs / parameter gradients between the paths;
 - long_video: forward + backward of one video of --long-windows windows on CPU, run in a fresh
-  process: seconds and peak_rss_mb (ru_maxrss of that process, including the PyTorch runtime,
-  whose own footprint is reported as baseline_rss_mb).
+  process: seconds and peak_rss_mb (peak resident memory of that process, including the PyTorch
+  runtime, whose own footprint before the video is reported as baseline_rss_mb).
 
 Quick run: python benchmarks/bench_model.py --repeats 2 --long-windows 2048
 """
@@ -40,13 +41,26 @@ def make_batch(batch: int, windows: int, concepts: int, classes: int, seed: int 
     return x, padding_mask, labels
 
 
-def train_step(model: TemporalConceptBottleneck, x, padding_mask, labels) -> float:
-    """Seconds for one forward + loss + backward."""
+def train_step(model: TemporalConceptBottleneck, x, padding_mask, labels) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) for one forward + loss + backward."""
     model.zero_grad(set_to_none=True)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     out = model(x, padding_mask)
     F.cross_entropy(out.logits, labels).backward()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB: VmHWM (reset by exec, unlike ru_maxrss, which a
+    child inherits from its parent), or ru_maxrss where /proc is not available."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def compare_paths(args) -> dict:
@@ -72,14 +86,18 @@ def compare_paths(args) -> dict:
     fast.train(), explicit.train()
     for _ in range(args.warmup):
         train_step(fast, x, padding_mask, labels), train_step(explicit, x, padding_mask, labels)
-    fast_times, explicit_times = [], []
+    fast_runs, explicit_runs = [], []
     for _ in range(args.repeats):
-        fast_times.append(train_step(fast, x, padding_mask, labels))
-        explicit_times.append(train_step(explicit, x, padding_mask, labels))
-    summary = {name: {"min": round(min(times) * 1e3, 2), "median": round(statistics.median(times) * 1e3, 2)}
-               for name, times in (("fast", fast_times), ("explicit", explicit_times))}
-    return {"speedup_vs_explicit": round(min(explicit_times) / min(fast_times), 2),
-            "speedup_vs_explicit_median": round(statistics.median(explicit_times) / statistics.median(fast_times), 2),
+        fast_runs.append(train_step(fast, x, padding_mask, labels))
+        explicit_runs.append(train_step(explicit, x, padding_mask, labels))
+    wall = {"fast": [w for w, _ in fast_runs], "explicit": [w for w, _ in explicit_runs]}
+    cpu = {"fast": [c for _, c in fast_runs], "explicit": [c for _, c in explicit_runs]}
+    summary = {name: {"min": round(min(times) * 1e3, 2), "median": round(statistics.median(times) * 1e3, 2),
+                      "cpu_min": round(min(cpu[name]) * 1e3, 2)} for name, times in wall.items()}
+    return {"speedup_vs_explicit": round(min(wall["explicit"]) / min(wall["fast"]), 2),
+            "speedup_vs_explicit_median": round(statistics.median(wall["explicit"])
+                                                / statistics.median(wall["fast"]), 2),
+            "speedup_vs_explicit_cpu_time": round(min(cpu["explicit"]) / min(cpu["fast"]), 2),
             "train_step_ms": summary,
             "max_abs_diff": max_abs_diff, "max_abs_grad_diff": max_abs_grad_diff}
 
@@ -90,7 +108,7 @@ def long_video_child(args) -> None:
     model = TemporalConceptBottleneck(args.long_concepts, args.classes, num_layers=args.layers,
                                       head_dim=args.head_dim).train()
     x = torch.randn(1, args.long_windows, args.long_concepts)
-    baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline_mb = peak_rss_mb()
     start = time.perf_counter()
     out = model(x)
     forward_s = time.perf_counter() - start
@@ -98,7 +116,7 @@ def long_video_child(args) -> None:
     seconds = time.perf_counter() - start
     print(json.dumps({"windows": args.long_windows, "concepts": args.long_concepts, "seconds": round(seconds, 2),
                       "forward_seconds": round(forward_s, 2),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                      "peak_rss_mb": round(peak_rss_mb(), 1),
                       "baseline_rss_mb": round(baseline_mb, 1)}))
 
 

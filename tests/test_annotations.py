@@ -341,6 +341,8 @@ def test_load_dataset_rejects_unknown_format_and_options(ucf_root):
         load_dataset("kinetics", ucf_root)
     with pytest.raises(ValueError, match=r"does not take \['labels_dir'\]"):
         load_dataset("ucf101", ucf_root, labels_dir="x")
+    with pytest.raises(ValueError, match=r"'list' needs \['test_list'\]"):
+        load_dataset("list", ucf_root, train_list="train.txt", test_list=None)
 
 
 def test_dataset_splits_validate_and_count():

@@ -92,7 +92,7 @@ def test_two_ddp_processes_share_the_videos(dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Rank 0/2 embeds 2 of 4 videos" in result.stderr and "Rank 1/2 embeds 2 of 4 videos" in result.stderr
     summary = json.loads(result.stdout[result.stdout.index("{"):])
-    assert (summary["embedded"], summary["windows"]) == (4, 17)
+    assert (summary["embedded"], summary["windows"]) == (4, 17), (summary, result.stderr[-2000:])
     ddp = _cache(dataset, cache_dir)
     manifest = json.loads((ddp.dir / "manifest.json").read_text())
     assert sorted(manifest["videos"]) == ["jump_1", "jump_2", "run_1", "run_2"]

@@ -201,6 +201,7 @@ def test_interval_encoding_roundtrip():
     np.testing.assert_array_equal(world.intervals_to_mask(world.mask_to_intervals(mask), 9), mask)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not WEIGHTS.is_file(), reason="world backbone weights not shipped")
 def test_shipped_world_backbone_detects_concepts():
     open_clip = pytest.importorskip("open_clip")

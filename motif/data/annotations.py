@@ -156,9 +156,11 @@ class _ClassIndex:
         raise UnknownClassError(file, line, f"class {token!r} is not one of the {len(self.names)} known classes")
 
 
-def _read_class_names(source: PathArg | Sequence[str]) -> list[str]:
+def _read_class_names(source: PathArg | Sequence[str], root: Path) -> list[str]:
+    """Class names from a file (one per line; relative to ``root`` unless absolute) or a list."""
     if isinstance(source, (str, PathLike)):
-        return [text for _, text in _read_lines(Path(source))]
+        path = Path(source)
+        return [text for _, text in _read_lines(path if path.is_absolute() else root / path)]
     return [str(name) for name in source]
 
 
@@ -249,7 +251,7 @@ def _csv_has_split_column(path: Path) -> bool:
 
 
 def _records_from_rows(rows: list[tuple], root: Path, class_names: PathArg | Sequence[str] | None) -> DatasetSplits:
-    names = (_read_class_names(class_names) if class_names is not None
+    names = (_read_class_names(class_names, root) if class_names is not None
              else _names_from_tokens([(row[1], row[3], row[4]) for row in rows]))
     classes = _ClassIndex(names)
     entries = [(row[0], classes.resolve(row[1], row[3], row[4]), row[2], row[3], row[4]) for row in rows]
@@ -571,12 +573,17 @@ def load_dataset(format: str, root: PathArg, split: int = 1, *, val_fraction: fl
     if format not in LOADERS:
         raise ValueError(f"unknown dataset format {format!r}; expected one of {sorted(LOADERS)}")
     loader = LOADERS[format]
-    accepted = [name for name, parameter in inspect.signature(loader).parameters.items()
-                if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+    parameters = [parameter for parameter in inspect.signature(loader).parameters.values()
+                  if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+    accepted = [parameter.name for parameter in parameters]
     options = {name: value for name, value in options.items() if value is not None}
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(f"dataset format {format!r} does not take {unknown}; it takes {accepted}")
+    missing = [parameter.name for parameter in parameters
+               if parameter.default is inspect.Parameter.empty and parameter.name not in options]
+    if missing:
+        raise ValueError(f"dataset format {format!r} needs {missing} (paths relative to the dataset root)")
     splits = loader(root, split, **options)
     if not splits.val and val_fraction > 0:
         train, val = carve_validation(splits.train, val_fraction, val_seed)

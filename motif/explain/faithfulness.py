@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from motif.model import (AttentionIntervention, ConceptIntervention, Explanation, TemporalConceptBottleneck, explain,
-                         explain_class)
+                         explain_class, lse_pool)
 from motif.training.data import pad_sequences
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,14 @@ def edited_logits(model: TemporalConceptBottleneck, chunk: EvalChunk, edit: Tens
     z = chunk.z[None].expand(n, b, t, c).reshape(n * b, t, c)
     mask = chunk.padding_mask[None].expand(n, b, t).reshape(n * b, t)
     z = ConceptIntervention(mode="zero", mask=edit.reshape(n * b, t, c)).apply(z, mask)
-    return model.readout(z, mask).logits.reshape(n, b, -1)
+    return pooled_logits(model, z, mask).reshape(n, b, -1)
+
+
+def pooled_logits(model: TemporalConceptBottleneck, z: Tensor, padding_mask: Tensor) -> Tensor:
+    """The logits of ``model.readout`` [B, K] for concepts z [B, T, C] (zero on padding), without
+    its pooled concepts (the expensive part when C >> K)."""
+    window_logits = model.classifier(z).masked_fill(padding_mask.unsqueeze(-1), 0.0)
+    return lse_pool(window_logits, padding_mask, model.tau)
 
 
 @dataclass
@@ -375,7 +382,7 @@ def corrective_interventions(model: TemporalConceptBottleneck, chunks: Sequence[
         labels = chunk.labels[chosen]
         edits = corrective_edits(z, mask, weight, bias, model.tau, chunk.predicted[chosen], labels, max_edits, low, high)
         for n in range(1, max_edits + 1):
-            logits = model.readout(apply_cell_edits(z, edits, n), mask).logits
+            logits = pooled_logits(model, apply_cell_edits(z, edits, n), mask)
             repaired[n - 1] += int((logits.argmax(dim=-1) == labels).sum())
     rates = [float(r) / eligible if eligible else math.nan for r in repaired.tolist()]
     return {"eligible": eligible, "misclassified": misclassified, "max_edits": max_edits, "top": top,

@@ -34,8 +34,8 @@ logger = logging.getLogger(__name__)
 BACKENDS = ("auto", "decord", "pyav")
 
 # A seek is worth it when it saves decoding more than this many frames. decord's seeks (and its
-# skip_frames) busy-wait on its decoding thread and become slow when the CPUs are shared (DataLoader
-# workers), while plain sequential decoding is not affected, hence its much higher threshold.
+# skip_frames) become several times slower than reading on frame by frame when the CPUs are busy
+# (e.g. one DataLoader worker per core), hence its much higher threshold.
 PYAV_SEEK_MIN_SAVINGS = 16
 DECORD_SEEK_MIN_SAVINGS = 128
 
