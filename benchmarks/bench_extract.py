@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch intra-op threads")
+    parser.add_argument("--decode-threads", type=int, default=None,
+                        help="decoding threads (default: 0 on CPU, i.e. decode between encoder batches)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     torch.set_num_threads(args.threads)
@@ -80,7 +82,8 @@ def main() -> None:
             cache_root = Path(root) / f"run{repeat}"
             start, start_cpu = time.perf_counter(), time.process_time()
             cache = EmbeddingCache.for_backbone(cache_root, backbone, settings)
-            report = extract_embeddings(records, backbone, settings, cache, progress=False)
+            report = extract_embeddings(records, backbone, settings, cache, decode_threads=args.decode_threads,
+                                        progress=False)
             pipeline_times.append(time.perf_counter() - start)
             pipeline_cpu.append(time.process_time() - start_cpu)
             assert report.windows == windows and not report.skipped
@@ -103,6 +106,7 @@ def main() -> None:
         "device": "cpu",
         "threads": args.threads,
         "batch_size": args.batch_size,
+        "decode_threads": args.decode_threads if args.decode_threads is not None else 0,
         "repeats": args.repeats,
         "pipeline_fps": round(pipeline_fps, 3),
         "encoder_only_fps": round(encoder_fps, 3),

@@ -105,6 +105,9 @@ def test_batches_and_decoding_threads_do_not_change_the_numbers_or_order(backbon
     assert [v.video_id for v in small] == [r.video_id for r in clips * 2]
     for a, b in zip(big * 2, small):
         torch.testing.assert_close(a, b.embeddings, rtol=1e-5, atol=1e-5)
+    threaded = [v.embeddings for v in iter_video_embeddings(clips, backbone, VIDEO, decode_threads=1)]
+    for a, b in zip(big, threaded):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 # --- keys ----------------------------------------------------------------------------------------------

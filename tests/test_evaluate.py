@@ -16,7 +16,8 @@ import torch
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
 from motif.explain import (EvalVideo, GroundTruth, apply_cell_edits, corrective_edits, evaluate_run,
                            faithfulness_curves, prepare_chunks, summarise_splits, write_evaluation)
-from motif.explain.faithfulness import (PerVideoAttentionIntervention, edited_logits, selection_masks)
+from motif.explain.evaluation import json_safe
+from motif.explain.faithfulness import PerVideoAttentionIntervention, edited_logits, selection_masks
 from motif.explain.metrics import classifier_sparsity, concept_recovery, roc_auc_per_column, temporal_localisation
 from motif.model import AttentionIntervention, ConceptIntervention
 
@@ -210,7 +211,7 @@ def test_evaluate_run_writes_every_table(task, tmp_path):
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(result.faithfulness) and {"target", "mode", "k", "ranking", "prob_drop_std"} <= set(rows[0])
     saved = json.loads(paths["json"].read_text())
-    assert saved["corrective"]["edits"] == [1, 2, 3, 4] and saved["headline"] == pytest.approx(headline, nan_ok=True)
+    assert saved["corrective"]["edits"] == [1, 2, 3, 4] and saved["headline"] == json_safe(headline)
     import wandb
 
     (payload,) = logged.calls

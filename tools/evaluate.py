@@ -19,6 +19,7 @@ import torch
 
 from motif.config import load_config
 from motif.explain import evaluate_run, format_headline, summarise_splits, write_evaluation
+from motif.explain.evaluation import json_safe
 from motif.explain.runs import RunDirectoryError, load_test_sets
 from motif.training.checkpoint import CheckpointError
 from motif.training.loggers import resolve_wandb_mode
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True, help="run directory written by tools/train.py")
     parser.add_argument("--out", default=None, help="output folder (default: <run>/evaluation)")
     parser.add_argument("--trials", type=int, default=10, help="random trials per baseline")
+    parser.add_argument("--attention-trials", type=int, default=None,
+                        help="random trials for the attention interventions (default: --trials; each is a forward pass)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     parser.add_argument("--no-attention", action="store_true", help="skip the attention interventions")
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     for item in sets:
         ckpt = item.checkpoint
         result = evaluate_run(ckpt.model, item.test, class_names=ckpt.class_names, concept_names=ckpt.concept_names,
-                              ground_truth=item.ground_truth, trials=args.trials, seed=args.seed, device=device,
+                              ground_truth=item.ground_truth, trials=args.trials,
+                              attention_trials=args.attention_trials, seed=args.seed, device=device,
                               attention=not args.no_attention)
         out_dir = out_root if len(sets) == 1 else out_root / f"split{item.split}"
         write_evaluation(result, out_dir, wandb_run=wandb_run)
@@ -71,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"split {item.split}: {out_dir}\n{format_headline(result.headline())}")
     if len(results) > 1:
         summary = summarise_splits(results)
-        (out_root / "summary.json").write_text(json.dumps(summary, indent=1))
+        (out_root / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
         print("mean ± std over splits:")
         for key, stats in summary["mean_std"].items():
             print(f"  {key}: {stats['mean']:.4f} ± {stats['std']:.4f}")

@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
@@ -107,15 +107,40 @@ class _VideoState:
     failed: bool = False
 
 
-class _Decoder(threading.Thread):
-    """Decodes its share of the videos in order and puts prepared frames on the shared queue."""
+def _resize_for(path: str, backbone: Any, settings: VideoWindowSettings, resize_at_decode: bool) -> Any:
+    """The decoder's output size: the settings' own, or the backbone's resize target."""
+    if settings.resize is not None or not resize_at_decode:
+        return settings.resize
+    header = read_header_meta(check_file(path), settings.backend, settings.fps_override)  # no decoding
+    size = backbone.decode_size(header.height, header.width)
+    return size if size != (header.height, header.width) else None
 
-    def __init__(self, jobs: list[tuple[int, Any]], backbone: Any, settings: VideoWindowSettings,
-                 resize_at_decode: bool, out: queue.Queue, stop_requested: threading.Event) -> None:
+
+def _decode(jobs: Sequence[tuple[int, Any]], backbone: Any, settings: VideoWindowSettings,
+            resize_at_decode: bool) -> Iterator[Any]:
+    """Messages for the encoder: per video _Start, _Frames chunks, _End (or _Failed); then _FINISHED."""
+    for slot, record in jobs:
+        try:
+            resize = _resize_for(record.path, backbone, settings, resize_at_decode)
+            with open_video(record.path, backend=settings.backend, num_threads=settings.num_threads, resize=resize,
+                            fps_override=settings.fps_override, min_frames=settings.min_frames) as source:
+                meta = source.meta
+                plan = settings.plan(meta.num_frames, meta.fps, record.video_id)
+                yield _Start(slot, record, plan.num_windows, plan.spans, meta.num_frames, meta.fps)
+                for chunk in source.iter_windows(plan, chunk_windows=settings.chunk_windows):
+                    yield _Frames(slot, backbone.prepare_frames(chunk.frames), chunk.frame_window.long())
+            yield _End(slot)
+        except VideoError as error:
+            yield _Failed(slot, record, error)
+    yield _FINISHED
+
+
+class _Decoder(threading.Thread):
+    """Runs ``_decode`` for its share of the videos and puts the messages on the shared queue."""
+
+    def __init__(self, messages: Iterator[Any], out: queue.Queue, stop_requested: threading.Event) -> None:
         super().__init__(name="motif-decoder", daemon=True)
-        self.jobs, self.backbone, self.settings = jobs, backbone, settings
-        self.resize_at_decode = resize_at_decode
-        self.out, self.stop_requested = out, stop_requested
+        self.messages, self.out, self.stop_requested = messages, out, stop_requested
 
     def _put(self, item: Any) -> bool:
         while not self.stop_requested.is_set():
@@ -126,44 +151,15 @@ class _Decoder(threading.Thread):
                 continue
         return False
 
-    def _resize(self, path: str) -> Any:
-        """The decoder's output size: the settings' own, or the backbone's resize target."""
-        settings = self.settings
-        if settings.resize is not None or not self.resize_at_decode:
-            return settings.resize
-        header = read_header_meta(check_file(path), settings.backend, settings.fps_override)  # no decoding
-        size = self.backbone.decode_size(header.height, header.width)
-        return size if size != (header.height, header.width) else None
-
-    def _decode(self, slot: int, record: Any) -> bool:
-        settings = self.settings
-        with open_video(record.path, backend=settings.backend, num_threads=settings.num_threads,
-                        resize=self._resize(record.path), fps_override=settings.fps_override,
-                        min_frames=settings.min_frames) as source:
-            meta = source.meta
-            plan = settings.plan(meta.num_frames, meta.fps, record.video_id)
-            if not self._put(_Start(slot, record, plan.num_windows, plan.spans, meta.num_frames, meta.fps)):
-                return False
-            for chunk in source.iter_windows(plan, chunk_windows=settings.chunk_windows):
-                pixels = self.backbone.prepare_frames(chunk.frames)
-                if not self._put(_Frames(slot, pixels, chunk.frame_window.long())):
-                    return False
-        return self._put(_End(slot))
-
     def run(self) -> None:
         try:
-            for slot, record in self.jobs:
-                if self.stop_requested.is_set():
+            for message in self.messages:
+                if not self._put(message):
                     return
-                try:
-                    if not self._decode(slot, record):
-                        return
-                except VideoError as error:
-                    if not self._put(_Failed(slot, record, error)):
-                        return
-            self._put(_FINISHED)
         except BaseException as error:  # a bug, not a bad video: hand it to the consumer
             self._put(_Fatal(error))
+        finally:
+            self.messages.close()
 
 
 def iter_video_embeddings(
@@ -173,7 +169,7 @@ def iter_video_embeddings(
     *,
     resize_at_decode: bool = True,
     on_skip: Callable[[Any, VideoError], None] | None = None,
-    decode_threads: int = 1,
+    decode_threads: int | None = None,
     prefetch_chunks: int = 4,
 ) -> Iterator[VideoEmbeddings]:
     """Window embeddings of each video, in the order of ``records``.
@@ -182,18 +178,30 @@ def iter_video_embeddings(
     video_cfg: the ``video`` config (window plan, frame choice, backend). Videos the video layer
     rejects (missing, empty, corrupt, too short, no fps) are passed to ``on_skip(record, error)``
     and left out. Embeddings of a window are the mean of its frames' embeddings (not normalised).
-    decode_threads: videos decoded in parallel (decoders release the GIL); prefetch_chunks: chunks
-    of frames buffered per decoding thread.
+    decode_threads: background threads that decode videos in parallel with the encoder (decoders
+    release the GIL). 0 decodes in the calling thread between encoder batches, with all cores
+    (FFmpeg threads, ``num_threads=0``) since the encoder is idle meanwhile; that is faster when the
+    encoder itself keeps every core busy (a CPU backbone: a decoding thread would preempt its
+    OpenMP workers). None = 0 for a CPU backbone, 1 otherwise. prefetch_chunks: chunks of frames
+    buffered per decoding thread.
     """
     settings = video_window_settings(video_cfg)
     jobs = list(enumerate(records))
+    if decode_threads is None:
+        decode_threads = 0 if torch.device(backbone.device).type == "cpu" else 1
+    inline = decode_threads == 0
     num_threads = max(1, min(decode_threads, len(jobs)))
-    out: queue.Queue = queue.Queue(maxsize=max(1, prefetch_chunks) * num_threads)
     stop_requested = threading.Event()
-    decoders = [_Decoder(jobs[i::num_threads], backbone, settings, resize_at_decode, out, stop_requested)
-                for i in range(num_threads)]
-    for decoder in decoders:
-        decoder.start()
+    decoders: list[_Decoder] = []
+    if inline:
+        messages: Iterator[Any] = _decode(jobs, backbone, replace(settings, num_threads=0), resize_at_decode)
+    else:
+        out: queue.Queue = queue.Queue(maxsize=max(1, prefetch_chunks) * num_threads)
+        decoders = [_Decoder(_decode(jobs[i::num_threads], backbone, settings, resize_at_decode), out, stop_requested)
+                    for i in range(num_threads)]
+        for decoder in decoders:
+            decoder.start()
+        messages = iter(out.get, None)  # the queue never holds None: an endless stream, ended below
     finished = 0
     states: dict[int, _VideoState] = {}
     pending: list[_Frames] = []
@@ -230,14 +238,15 @@ def iter_video_embeddings(
                                   state.sums / state.counts[:, None], start.spans, start.num_frames, start.fps)
 
     try:
-        while finished < num_threads:
-            item = out.get()
+        for item in messages:
             if isinstance(item, _Fatal):
                 raise item.error
             if item is _FINISHED:
                 finished += 1
                 if finished == num_threads:
                     encode_pending()
+                    yield from ready()
+                    break
             if isinstance(item, _Start):
                 states[item.slot] = _VideoState(item, torch.zeros(item.num_windows, backbone.embed_dim),
                                                 torch.zeros(item.num_windows))
@@ -258,6 +267,8 @@ def iter_video_embeddings(
         stop_requested.set()
         for decoder in decoders:
             decoder.join(timeout=5)
+        if inline:
+            messages.close()
 
 
 def extract_embeddings(
@@ -268,7 +279,7 @@ def extract_embeddings(
     *,
     skip_report: Any = None,
     resize_at_decode: bool = True,
-    decode_threads: int = 1,
+    decode_threads: int | None = None,
     progress: bool = True,
     flush_every_seconds: float = 30.0,
 ) -> ExtractionReport:

@@ -75,7 +75,8 @@ def run_extraction(
         cache.text_embeddings(bank.names, backbone)
     log.info("Rank %d/%d embeds %d of %d videos into %s", fabric.global_rank, fabric.world_size, len(shard),
              len(records), cache.dir)
-    report = extract_embeddings(shard, backbone, cfg.video, cache, decode_threads=max(1, int(cfg.cache.num_workers)),
+    decode_threads = int(cfg.cache.num_workers) or None  # 0: chosen by device (see iter_video_embeddings)
+    report = extract_embeddings(shard, backbone, cfg.video, cache, decode_threads=decode_threads,
                                 progress=progress and fabric.is_global_zero)
     totals = torch.tensor([report.embedded, report.already_cached, report.windows], dtype=torch.float64)
     seconds = torch.tensor([report.seconds], dtype=torch.float64)

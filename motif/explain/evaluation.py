@@ -91,7 +91,7 @@ class EvaluationResult:
 
 def as_test_videos(items: Sequence[Any]) -> list[EvalVideo]:
     """EvalVideo tuples from tuples (x, label, spans, video_id) or objects with ``concepts``,
-    ``label``, ``spans`` and ``video_id`` (e.g. motif.training.data.SequenceItem)."""
+    ``label``, ``spans`` and ``video_id`` (e.g. motif.cache.ConceptSequence)."""
     out = []
     for item in items:
         if isinstance(item, tuple):
@@ -169,14 +169,16 @@ def _mean_of(parts: list[Tensor]) -> float:
 def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[Any], *, class_names: Sequence[str],
                  concept_names: Sequence[str], ground_truth: GroundTruth | None = None,
                  ks: Sequence[int] = FAITHFULNESS_KS, attention_ks: Sequence[int] = ATTENTION_KS, trials: int = 10,
-                 seed: int = 0, max_edits: int = 4, localisation_top: int = 1, recovery_top: int = 3,
+                 attention_trials: int | None = None, seed: int = 0, max_edits: int = 4, localisation_top: int = 1, recovery_top: int = 3,
                  device: str | torch.device = "cpu", attention: bool = True) -> EvaluationResult:
-    """Evaluate ``model`` on ``test`` (EvalVideo tuples or SequenceItem-like objects, X [T, C]).
+    """Evaluate ``model`` on ``test`` (EvalVideo tuples or ConceptSequence-like objects, X [T, C]).
 
     Faithfulness: remove / keep-only top-k concepts (G), windows (π), cells (r) vs k random ones
-    (``trials`` seeded trials); attention interventions on the top-k vs random concepts; oracle
+    (``trials`` seeded trials); attention interventions on the top-k vs random concepts
+    (``attention_trials``, default ``trials``; each trial is a full forward pass); oracle
     corrective edits (up to ``max_edits``); classifier sparsity; with ``ground_truth``: concept
-    detection AUC of the input scores, temporal localisation (top-``localisation_top`` windows by π)
+    detection AUC of the input scores (X is an increasing function of the raw score clamp(cos, 0)
+    per concept, so it has the raw scores' AUC), temporal localisation (top-``localisation_top`` windows by π)
     and concept recovery (class-defining concepts in the top ``recovery_top`` of G) over correctly
     classified videos.
     """
@@ -195,7 +197,10 @@ def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[Any], *, class
     faithfulness = faithfulness_curves(model, chunks, ks=ks, trials=trials, seed=seed)
     seconds["faithfulness"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    attention_rows = attention_interventions(model, chunks, ks=attention_ks, trials=trials, seed=seed) if attention else []
+    attention_rows = []
+    if attention:
+        attention_rows = attention_interventions(model, chunks, ks=attention_ks, seed=seed,
+                                                 trials=trials if attention_trials is None else attention_trials)
     seconds["attention"] = time.perf_counter() - clock
     clock = time.perf_counter()
     corrective = corrective_interventions(model, chunks, max_edits=max_edits)
@@ -208,13 +213,25 @@ def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[Any], *, class
     log.info("Evaluated %d test videos in %s", len(test), ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
     sparsity = classifier_sparsity(model.classifier.weight)
     sparsity["class_names"] = list(class_names)
-    settings = {"ks": list(ks), "attention_ks": list(attention_ks), "trials": trials, "seed": seed,
+    settings = {"ks": list(ks), "attention_ks": list(attention_ks), "trials": trials,
+                "attention_trials": trials if attention_trials is None else attention_trials, "seed": seed,
                 "max_edits": max_edits, "num_videos": len(test), "num_concepts": len(concept_names),
                 "num_classes": len(class_names), "variant": model.variant, "tau": model.tau,
                 "removal": "zero the concept activations z of the selected concepts / windows / cells"}
     return EvaluationResult(accuracy=accuracy, faithfulness=faithfulness, attention=attention_rows,
                             corrective=corrective, sparsity=sparsity, ground_truth=truth, settings=settings,
                             seconds=seconds)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by None (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
@@ -246,9 +263,9 @@ def write_evaluation(result: EvaluationResult, out_dir: str | Path, *, wandb_run
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "evaluation.json"}
-    paths["json"].write_text(json.dumps({**result.to_dict(), "headline": result.headline()}, indent=1))
+    paths["json"].write_text(json.dumps(json_safe({**result.to_dict(), "headline": result.headline()}), indent=1))
     paths["headline"] = out / "headline.json"
-    paths["headline"].write_text(json.dumps(result.headline(), indent=1))
+    paths["headline"].write_text(json.dumps(json_safe(result.headline()), indent=1))
     paths["faithfulness_csv"] = _write_csv(out / "faithfulness.csv", result.faithfulness)
     for mode in ("remove", "keep"):
         if any(r["mode"] == mode for r in result.faithfulness):
@@ -278,8 +295,9 @@ def write_evaluation(result: EvaluationResult, out_dir: str | Path, *, wandb_run
         g = result.ground_truth
         paths["concept_auc_csv"] = _write_csv(out / "concept_auc.csv",
                                               [{"concept": k, "auc": v} for k, v in g["concept_auc"].items()])
+        scored = {k: v for k, v in g["concept_auc"].items() if math.isfinite(v)}
         paths["concept_auc_plot"] = save_figure(bar_figure(
-            list(g["concept_auc"]), list(g["concept_auc"].values()), xlabel="ROC-AUC of the raw concept scores",
+            list(scored), list(scored.values()), xlabel="ROC-AUC of the raw concept scores",
             title=f"Concept detection (mean AUC {g['concept_auc_mean']:.3f})", reference=0.5), out / "concept_auc.png")
     if wandb_run is not None:
         log_to_wandb(result, wandb_run, paths)

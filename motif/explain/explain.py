@@ -281,6 +281,9 @@ def explain_sequence(model: TemporalConceptBottleneck, x: Tensor, spans: Tensor,
     target = resolve_class(class_index, class_names)
     specs = [s for s in interventions if isinstance(s, InterventionSpec)]
     specs += parse_interventions([s for s in interventions if isinstance(s, str)], concept_names, x.shape[0])
+    if model.variant == "full" and any(s.kind == "attention" for s in specs):
+        raise ExplanationError("attention interventions need per-concept temporal maps; this model (variant 'full') "
+                               "mixes concepts in its attention. Use concept interventions instead.")
 
     maps_ok, note = _attention_budget_ok(model, x.shape[0], max_attention_elements)
     output = _unbatch(model(x[None], return_attention=maps_ok))

@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from motif.model import (AttentionIntervention, ConceptIntervention, Explanation, TemporalConceptBottleneck, explain,
                          explain_class, lse_pool)
@@ -215,23 +216,21 @@ def faithfulness_curves(model: TemporalConceptBottleneck, chunks: Sequence[EvalC
     videos}. k > C is skipped for concepts; videos with fewer than k windows or cells lose all of them.
     """
     num_concepts = chunks[0].z.shape[-1]
+    settings = [(target, k, mode) for target in targets for k in ks for mode in modes
+                if not (target == "concepts" and k > num_concepts)]
     rows = []
-    for target in targets:
-        for k in ks:
-            if target == "concepts" and k > num_concepts:
-                continue
-            for mode in modes:
-                top, random = _Tally(1), _Tally(trials)
-                for i, chunk in enumerate(chunks):
-                    selected = selection_masks(chunk, target, k)
-                    top.add(chunk, edited_logits(model, chunk, selected if mode == "remove" else ~selected))
-                    selected = selection_masks(chunk, target, k, trials=trials, seed=seed, chunk_index=i)
-                    if mode == "keep":
-                        selected = ~selected
-                    random.add(chunk, torch.cat([edited_logits(model, chunk, selected[first:first + count])
-                                                 for first, count in _trial_groups(trials, chunk, budget)]))
-                for ranking, tally in (("top", top), ("random", random)):
-                    rows.append({"target": target, "mode": mode, "k": k, "ranking": ranking, **tally.row()})
+    for target, k, mode in tqdm(settings, desc="faithfulness", unit="setting", disable=None, leave=False):
+        top, random = _Tally(1), _Tally(trials)
+        for i, chunk in enumerate(chunks):
+            selected = selection_masks(chunk, target, k)
+            top.add(chunk, edited_logits(model, chunk, selected if mode == "remove" else ~selected))
+            selected = selection_masks(chunk, target, k, trials=trials, seed=seed, chunk_index=i)
+            if mode == "keep":
+                selected = ~selected
+            random.add(chunk, torch.cat([edited_logits(model, chunk, selected[first:first + count])
+                                         for first, count in _trial_groups(trials, chunk, budget)]))
+        for ranking, tally in (("top", top), ("random", random)):
+            rows.append({"target": target, "mode": mode, "k": k, "ranking": ranking, **tally.row()})
     return rows
 
 
@@ -280,29 +279,26 @@ def attention_interventions(model: TemporalConceptBottleneck, chunks: Sequence[E
     if model.variant == "full" or model.num_layers == 0:
         log.info("attention interventions skipped: variant %r has no per-concept temporal maps", model.variant)
         return []
-    num_concepts = model.num_concepts
+    settings = [(kind, k) for kind in kinds for k in ks if k <= model.num_concepts]
     rows = []
-    for kind in kinds:
-        for k in ks:
-            if k > num_concepts:
-                continue
-            top, random = _Tally(1), _Tally(trials)
-            for i, chunk in enumerate(chunks):
-                for part in _attention_sub_batches(chunk, model, budget):
-                    sub = _sub_chunk(chunk, part)
-                    ones = torch.ones_like(sub.explanation.global_importance, dtype=torch.bool)
-                    selections = [_top_k_mask(sub.explanation.global_importance, k, ones)]
-                    for trial in range(trials):
-                        generator = _generator(seed, 4, k, trial, i, part.start)
-                        selections.append(_top_k_mask(_rand(ones.shape, generator, ones.device), k, ones))
-                    logits = torch.stack([
-                        model(sub.x, sub.padding_mask, attention_intervention=PerVideoAttentionIntervention(
-                            kind=kind, seed=seed + j, selection=selection)).logits
-                        for j, selection in enumerate(selections)])
-                    top.add(sub, logits[:1])
-                    random.add(sub, logits[1:])
-            for ranking, tally in (("top", top), ("random", random)):
-                rows.append({"kind": kind, "k": k, "ranking": ranking, **tally.row()})
+    for kind, k in tqdm(settings, desc="attention interventions", unit="setting", disable=None, leave=False):
+        top, random = _Tally(1), _Tally(trials)
+        for i, chunk in enumerate(chunks):
+            for part in _attention_sub_batches(chunk, model, budget):
+                sub = _sub_chunk(chunk, part)
+                ones = torch.ones_like(sub.explanation.global_importance, dtype=torch.bool)
+                selections = [_top_k_mask(sub.explanation.global_importance, k, ones)]
+                for trial in range(trials):
+                    generator = _generator(seed, 4, k, trial, i, part.start)
+                    selections.append(_top_k_mask(_rand(ones.shape, generator, ones.device), k, ones))
+                logits = torch.stack([
+                    model(sub.x, sub.padding_mask, attention_intervention=PerVideoAttentionIntervention(
+                        kind=kind, seed=seed + j, selection=selection)).logits
+                    for j, selection in enumerate(selections)])
+                top.add(sub, logits[:1])
+                random.add(sub, logits[1:])
+        for ranking, tally in (("top", top), ("random", random)):
+            rows.append({"kind": kind, "k": k, "ranking": ranking, **tally.row()})
     return rows
 
 
@@ -385,6 +381,8 @@ def corrective_interventions(model: TemporalConceptBottleneck, chunks: Sequence[
             logits = pooled_logits(model, apply_cell_edits(z, edits, n), mask)
             repaired[n - 1] += int((logits.argmax(dim=-1) == labels).sum())
     rates = [float(r) / eligible if eligible else math.nan for r in repaired.tolist()]
-    return {"eligible": eligible, "misclassified": misclassified, "max_edits": max_edits, "top": top,
+    return {"policy": ("oracle: cells ranked by the first-order gain of the margin logit_true - logit_pred, each set "
+                       f"to the {low} or {high} quantile of its concept over the video's windows, whichever helps"),
+            "eligible": eligible, "misclassified": misclassified, "max_edits": max_edits, "top": top,
             "quantiles": [low, high], "edits": list(range(1, max_edits + 1)), "repaired": repaired.tolist(),
             "repair_rate": rates}

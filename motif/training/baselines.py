@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from motif.model import TemporalConceptBottleneck
-from motif.training.data import SequenceItem, collate_sequences
+from motif.cache.sources import ConceptSequence
+from motif.training.data import collate_sequences
 
 
 @dataclass
@@ -30,19 +31,19 @@ def _accuracies(logits: Tensor, labels: Tensor) -> Evaluation:
     return Evaluation(float((pred == labels).float().mean()), float(top5.float().mean()), logits, labels)
 
 
-def shuffle_windows(items: Sequence[SequenceItem], seed: int) -> list[SequenceItem]:
+def shuffle_windows(items: Sequence[ConceptSequence], seed: int) -> list[ConceptSequence]:
     """The same videos with their windows permuted in time (one seeded permutation per video)."""
     gen = torch.Generator().manual_seed(seed)
     out = []
     for it in items:
         perm = torch.randperm(it.num_windows, generator=gen)
-        out.append(SequenceItem(it.video_id, it.concepts[perm], it.label, it.spans[perm],
+        out.append(ConceptSequence(it.video_id, it.concepts[perm], it.label, it.spans[perm],
                                 None if it.embeddings is None else it.embeddings[perm]))
     return out
 
 
 @torch.no_grad()
-def evaluate_bottleneck(model: TemporalConceptBottleneck, items: Sequence[SequenceItem], batch_size: int = 64,
+def evaluate_bottleneck(model: TemporalConceptBottleneck, items: Sequence[ConceptSequence], batch_size: int = 64,
                         device: str | torch.device = "cpu") -> Evaluation:
     """Top-1 / top-5 accuracy of the bottleneck on whole videos (eval mode, length-sorted batches)."""
     model = model.eval().to(device)
@@ -88,16 +89,16 @@ class _Standardise(torch.nn.Module):
         return (x - self.mean) / self.std
 
 
-def time_mean(items: Sequence[SequenceItem], field: str) -> Tensor:
+def time_mean(items: Sequence[ConceptSequence], field: str) -> Tensor:
     """[N, F] time-mean of each video's ``concepts`` or ``embeddings``."""
     return torch.stack([getattr(it, field).float().mean(0) for it in items])
 
 
-def labels_of(items: Sequence[SequenceItem]) -> Tensor:
+def labels_of(items: Sequence[ConceptSequence]) -> Tensor:
     return torch.tensor([it.label for it in items], dtype=torch.long)
 
 
-def linear_baseline(train: Sequence[SequenceItem], val: Sequence[SequenceItem], test: Sequence[SequenceItem],
+def linear_baseline(train: Sequence[ConceptSequence], val: Sequence[ConceptSequence], test: Sequence[ConceptSequence],
                     field: str, num_classes: int, *, epochs: int, seed: int,
                     class_weights: Tensor | None = None) -> dict[str, float]:
     """Linear probe (field="embeddings") or mean-CBM (field="concepts") on time-mean features."""
@@ -109,7 +110,8 @@ def linear_baseline(train: Sequence[SequenceItem], val: Sequence[SequenceItem], 
     return {"val_acc": val_acc, "test_acc": ev.acc, "test_acc_top5": ev.acc_top5}
 
 
-def zero_shot(items: Sequence[SequenceItem], class_text_embeddings: Tensor, logit_scale: float = 100.0) -> dict[str, float]:
+def zero_shot(items: Sequence[ConceptSequence], class_text_embeddings: Tensor,
+              logit_scale: float = 100.0) -> dict[str, dict[str, float]]:
     """Zero-shot accuracy with three poolings over windows (spec section 7).
 
     mean_embedding: cosine of the mean window embedding with each class prompt;
@@ -127,4 +129,4 @@ def zero_shot(items: Sequence[SequenceItem], class_text_embeddings: Tensor, logi
         scores["mean_softmax"].append(mean_probs)
         votes = torch.bincount(probs.argmax(-1), minlength=text.shape[0]).float()
         scores["majority_vote"].append(votes + 0.5 * mean_probs)
-    return {f"{name}.test_acc": _accuracies(torch.stack(s), labels).acc for name, s in scores.items()}
+    return {name: {"test_acc": _accuracies(torch.stack(s), labels).acc} for name, s in scores.items()}

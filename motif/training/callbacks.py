@@ -72,8 +72,7 @@ class ConceptTimelineCallback(pl.Callback):
         top = exp.global_importance[0].topk(min(self.top_k, len(self.concept_names))).indices
         spans = item.spans.numpy()
         z = out.concepts[0].cpu()
-        title = (f"{item.video_id}: predicted '{self.class_names[k]}' (p={float(probs[k]):.2f}), "
-                 f"true '{self.class_names[item.label]}'")
+        title = f"predicted '{self.class_names[k]}' (p={float(probs[k]):.2f}), true '{self.class_names[item.label]}'"
         names = [self.concept_names[c] for c in top.tolist()]
         figures = {
             "timeline": concept_timeline_figure(spans, z[:, top].numpy(), names,
@@ -84,7 +83,8 @@ class ConceptTimelineCallback(pl.Callback):
         if out.attentions and out.attentions[-1].shape[1] == len(self.concept_names):
             maps = out.attentions[-1][0, top[:3]].cpu().numpy()
             figures["attention"] = attention_maps_figure(spans, maps, names[:3], title="attention (last layer)")
-        media = {f"media/{kind}/{item.video_id}": wandb.Image(fig) for kind, fig in figures.items()}
+        key = item.video_id.replace("/", "_")
+        media = {f"media/{kind}/{key}": wandb.Image(fig, caption=item.video_id) for kind, fig in figures.items()}
         for fig in figures.values():
             plt.close(fig)
         return media

@@ -11,24 +11,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-
-@dataclass
-class SequenceItem:
-    """One video as the bottleneck sees it.
-
-    concepts: X [T, C] standardised concept activations; spans: [T, 2] window spans in seconds;
-    embeddings: raw window embeddings [T, D] (for the linear-probe and zero-shot baselines), optional.
-    """
-
-    video_id: str
-    concepts: Tensor
-    label: int
-    spans: Tensor
-    embeddings: Tensor | None = None
-
-    @property
-    def num_windows(self) -> int:
-        return int(self.concepts.shape[0])
+from motif.cache.sources import ConceptSequence
 
 
 @dataclass
@@ -55,20 +38,20 @@ def pad_sequences(sequences: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
     return out, mask
 
 
-def collate_sequences(items: Sequence[SequenceItem]) -> SequenceBatch:
+def collate_sequences(items: Sequence[ConceptSequence]) -> SequenceBatch:
     concepts, mask = pad_sequences([it.concepts.float() for it in items])
     labels = torch.tensor([it.label for it in items], dtype=torch.long)
     return SequenceBatch(concepts, mask, labels, [it.video_id for it in items])
 
 
 class SequenceDataset(Dataset):
-    def __init__(self, items: Sequence[SequenceItem]):
+    def __init__(self, items: Sequence[ConceptSequence]):
         self.items = list(items)
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> SequenceItem:
+    def __getitem__(self, index: int) -> ConceptSequence:
         return self.items[index]
 
 
@@ -144,14 +127,14 @@ def _dist_rank_world() -> tuple[int, int]:
 class ConceptSequenceDataModule(pl.LightningDataModule):
     """Train / val / test concept sequences held in memory (from the embedding cache or generated)."""
 
-    def __init__(self, train: Sequence[SequenceItem], val: Sequence[SequenceItem], test: Sequence[SequenceItem], *,
+    def __init__(self, train: Sequence[ConceptSequence], val: Sequence[ConceptSequence], test: Sequence[ConceptSequence], *,
                  batch_size: int = 32, bucket_by_length: bool = True, seed: int = 0, num_workers: int = 0):
         super().__init__()
         self.train_items, self.val_items, self.test_items = list(train), list(val), list(test)
         self.batch_size, self.bucket_by_length, self.seed, self.num_workers = batch_size, bucket_by_length, seed, num_workers
         self._train_sampler: LengthBucketBatchSampler | None = None
 
-    def _loader(self, items: list[SequenceItem], sampler: Sampler) -> DataLoader:
+    def _loader(self, items: list[ConceptSequence], sampler: Sampler) -> DataLoader:
         return DataLoader(SequenceDataset(items), batch_sampler=sampler, collate_fn=collate_sequences,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
@@ -162,7 +145,7 @@ class ConceptSequenceDataModule(pl.LightningDataModule):
             bucket=self.bucket_by_length, seed=self.seed, rank=rank, world_size=world)
         return self._loader(self.train_items, self._train_sampler)
 
-    def _eval_loader(self, items: list[SequenceItem]) -> DataLoader:
+    def _eval_loader(self, items: list[ConceptSequence]) -> DataLoader:
         rank, world = _dist_rank_world()
         return self._loader(items, ShardedEvalSampler([it.num_windows for it in items], self.batch_size, rank, world))
 

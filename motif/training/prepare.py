@@ -11,9 +11,11 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from motif.concepts import ConceptStandardizer, concept_activations
-from motif.data.records import VideoRecord, carve_validation
-from motif.training.data import SequenceItem
+from motif.backbone import load_backbone
+from motif.cache import ConceptSequence, EmbeddingCache, extract_embeddings, video_window_settings
+from motif.concepts import ConceptStandardizer, concept_activations, embed_concept_bank
+from motif.data import SkipReport, VideoRecord, carve_validation, load_dataset
+from motif.data.synthetic_order import make_order_task
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +25,13 @@ class PreparedData:
     """Everything a split's training and baselines need.
 
     text_embeddings [C, D] (concept prompts) and class_text_embeddings [K, D] (zero-shot prompts) are
-    None for tasks without a text encoder. video / backbone describe how windows were embedded.
+    None for tasks without a text encoder. video / backbone describe how windows were embedded, so a
+    checkpoint can embed a new video the same way.
     """
 
-    train: list[SequenceItem]
-    val: list[SequenceItem]
-    test: list[SequenceItem]
+    train: list[ConceptSequence]
+    val: list[ConceptSequence]
+    test: list[ConceptSequence]
     class_names: list[str]
     concept_names: list[str]
     standardizer: ConceptStandardizer
@@ -39,40 +42,39 @@ class PreparedData:
     skipped: list[dict] = field(default_factory=list)
 
 
-def _standardised_items(records: list[VideoRecord], activations: dict[str, Tensor], spans: dict[str, Tensor],
-                        embeddings: dict[str, Tensor], standardizer: ConceptStandardizer) -> list[SequenceItem]:
-    return [SequenceItem(r.video_id, standardizer(activations[r.video_id]), r.label, spans[r.video_id],
-                         embeddings.get(r.video_id)) for r in records if r.video_id in activations]
-
-
 def _finish(train: list[VideoRecord], val: list[VideoRecord], test: list[VideoRecord], activations: dict[str, Tensor],
             spans: dict[str, Tensor], embeddings: dict[str, Tensor], **fields) -> PreparedData:
-    """Fit the standardiser on the TRAINING windows only and standardise every split with it."""
+    """Fit the standardiser on the TRAINING windows only and standardise every split with it.
+
+    activations / spans / embeddings map video_id to [T, C] / [T, 2] / [T, D]; videos without
+    activations (skipped) are left out.
+    """
     num_concepts = next(iter(activations.values())).shape[1]
     standardizer = ConceptStandardizer(num_concepts).fit(activations[r.video_id] for r in train
                                                          if r.video_id in activations)
-    items = [_standardised_items(rs, activations, spans, embeddings, standardizer) for rs in (train, val, test)]
-    for name, split in zip(("train", "val", "test"), items):
-        if not split:
+    splits = []
+    for name, records in (("train", train), ("val", val), ("test", test)):
+        items = [ConceptSequence(r.video_id, standardizer(activations[r.video_id]), r.label, spans[r.video_id],
+                                 embeddings.get(r.video_id)) for r in records if r.video_id in activations]
+        if not items:
             raise ValueError(f"The {name} split has no usable videos; check the dataset annotations and skipped.json.")
-    return PreparedData(*items, standardizer=standardizer, **fields)
+        splits.append(items)
+    return PreparedData(*splits, standardizer=standardizer, **fields)
 
 
-def prepare_synthetic_order(cfg: DictConfig) -> PreparedData:
-    """The spec's synthetic order task: window features are the 'embeddings', concepts are fixed vectors."""
-    from motif.data.synthetic_order import make_order_task
-
+def prepare_synthetic_order(cfg: DictConfig, split: int = 1) -> PreparedData:
+    """The spec's synthetic order task (split k draws the task with seed + k - 1); window features play the
+    role of embeddings and the concepts are fixed vectors, so there is no backbone or video."""
     s = cfg.data.synthetic
     task = make_order_task(variant=s.variant, num_videos=s.num_videos, feature_dim=s.feature_dim,
                            num_concepts=s.num_concepts, min_windows=s.min_windows, max_windows=s.max_windows,
-                           test_fraction=s.test_fraction, seed=s.seed)
-    records = [VideoRecord(video_id=f"{task.variant}_{i:05d}", path="", label=int(task.labels[i]), split=split)
-               for i, split in enumerate(task.splits)]
+                           test_fraction=s.test_fraction, seed=s.seed + split - 1)
+    records = [VideoRecord(video_id=f"{task.variant}_{i:05d}", path="", label=int(task.labels[i]), split=name)
+               for i, name in enumerate(task.splits)]
     train, val = carve_validation([r for r in records if r.split == "train"], cfg.data.val_fraction,
                                   cfg.data.val_seed)
     test = [r for r in records if r.split == "test"]
-    ids = [r.video_id for r in records]
-    features = dict(zip(ids, task.features))
+    features = {r.video_id: f for r, f in zip(records, task.features)}
     activations = {vid: concept_activations(f, task.concept_vectors) for vid, f in features.items()}
     spans = {vid: torch.stack([torch.arange(len(f)), torch.arange(1, len(f) + 1)], 1).float()
              for vid, f in features.items()}
@@ -81,10 +83,42 @@ def prepare_synthetic_order(cfg: DictConfig) -> PreparedData:
                    backbone={"model": "synthetic_order", "pretrained": None})
 
 
+def prepare_video_dataset(cfg: DictConfig, split: int, out_dir: Path) -> PreparedData:
+    """Annotations -> embedding cache (extracting what is missing; bad videos skipped and listed in
+    ``out_dir/skipped.json``) -> concept activations clamp(cos, 0) standardised on training windows."""
+    data = cfg.data
+    options = {key: data.get(key) for key in ("train_list", "val_list", "test_list", "class_names")}
+    splits = load_dataset(data.format, data.root, split, val_fraction=data.val_fraction, val_seed=data.val_seed,
+                          **options)
+    if cfg.concepts.bank is None:
+        raise ValueError("Config key 'concepts.bank' must name a concept bank file (see data/concepts/).")
+    backbone = load_backbone(cfg.backbone.model, cfg.backbone.pretrained, device=cfg.backbone.device,
+                             precision=cfg.backbone.precision, batch_size=cfg.backbone.batch_size)
+    bank, text = embed_concept_bank(cfg.concepts.bank, backbone, cfg.concepts.similarity_threshold)
+    cache = EmbeddingCache.for_backbone(cfg.cache.dir, backbone, cfg.video)
+    skips = SkipReport()
+    records = splits.all_records()
+    extract_embeddings(records, backbone, cfg.video, cache, skip_report=skips,
+                       decode_threads=int(cfg.cache.num_workers) or None)
+    if len(skips):
+        skips.warn_once_summary(skips.save(out_dir / "skipped.json"))
+    activations, spans, embeddings = {}, {}, {}
+    for record in records:
+        if cache.has(record.video_id):
+            entry = cache.load(record.video_id)
+            embeddings[record.video_id] = entry["embeddings"]
+            spans[record.video_id] = entry["spans"].float()
+            activations[record.video_id] = concept_activations(entry["embeddings"], text)
+    prompts = [cfg.baselines.zero_shot_prompt.format(name) for name in splits.class_names]
+    return _finish(splits.train, splits.val, splits.test, activations, spans, embeddings,
+                   class_names=splits.class_names, concept_names=bank.names, text_embeddings=text,
+                   class_text_embeddings=cache.text_embeddings(prompts, backbone),
+                   video=video_window_settings(cfg.video).as_dict(), backbone=dict(backbone.identity),
+                   skipped=skips.to_dict()["videos"])
+
+
 def prepare_data(cfg: DictConfig, split: int, out_dir: Path) -> PreparedData:
     """Dispatch on ``cfg.data.format``."""
     if cfg.data.format == "synthetic_order":
-        return prepare_synthetic_order(cfg)
-    from motif.training.video_data import prepare_video_dataset
-
+        return prepare_synthetic_order(cfg, split)
     return prepare_video_dataset(cfg, split, out_dir)

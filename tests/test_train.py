@@ -1,0 +1,123 @@
+"""Training runs end to end: metrics, checkpoints, resume, cross-validation, wandb media, DDP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from motif.config import load_config
+from motif.training.baselines import evaluate_bottleneck, shuffle_windows
+from motif.training.checkpoint import CheckpointError, load_motif_checkpoint
+from motif.training.prepare import prepare_data
+from motif.training.run import train_and_evaluate
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["data.synthetic.num_videos=90", "data.synthetic.feature_dim=64", "data.synthetic.num_concepts=12",
+         "data.synthetic.min_windows=8", "data.synthetic.max_windows=16", "optim.batch_size=16",
+         "trainer.progress_bar=false", "model.head_dim=1"]
+
+
+def small_config(tmp_path, *extra):
+    return load_config(REPO / "configs" / "synthetic_order.yaml",
+                       [f"output_dir={tmp_path}", "name=run", *SMALL, *extra])
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    cfg = small_config(tmp, "optim.max_epochs=6", "baselines.zero_shot=true", "logger.wandb.mode=offline",
+                       "logger.wandb.media_every_n_epochs=3",
+                       "logger.wandb.num_videos=2")
+    metrics = train_and_evaluate(cfg)
+    return cfg, metrics, tmp / "run"
+
+
+def test_run_writes_metrics_with_every_baseline(trained_run):
+    cfg, metrics, run_dir = trained_run
+    on_disk = json.loads((run_dir / "metrics.json").read_text())
+    assert on_disk == json.loads(json.dumps(metrics))
+    for key in ("val_acc", "test_acc", "test_acc_top5", "shuffled_test_acc"):
+        assert 0.0 <= on_disk[key] <= 1.0
+    for name in ("mean_cbm", "linear_probe", "full_attention"):
+        assert 0.0 <= on_disk["baselines"][name]["test_acc"] <= 1.0
+    assert "skipped" in on_disk["baselines"]["zero_shot"]  # no text encoder in this task
+    assert on_disk["epochs"] == 6 and (run_dir / "config.yaml").is_file()
+    assert (run_dir / "csv" / "metrics.csv").read_text().count("\n") > 6
+
+
+def test_checkpoint_is_self_contained_and_reproduces_test_accuracy(trained_run):
+    cfg, metrics, run_dir = trained_run
+    ckpt = load_motif_checkpoint(run_dir / "best.ckpt")
+    torch.load(run_dir / "best.ckpt", weights_only=True)  # nothing pickled
+    data = prepare_data(cfg, 1, run_dir)
+    assert ckpt.class_names == data.class_names and ckpt.concept_names == data.concept_names
+    torch.testing.assert_close(ckpt.standardizer.mean, data.standardizer.mean)
+    assert evaluate_bottleneck(ckpt.model, data.test).acc == pytest.approx(metrics["test_acc"])
+    shuffled = evaluate_bottleneck(ckpt.model, shuffle_windows(data.test, cfg.seed)).acc
+    assert shuffled == pytest.approx(metrics["shuffled_test_acc"])
+    assert ckpt.config["optim"]["lr"] == cfg.optim.lr and ckpt.metrics["test_acc"] == metrics["test_acc"]
+
+
+def test_checkpoint_errors_name_the_file(tmp_path, trained_run):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_motif_checkpoint(tmp_path / "missing.ckpt")
+    lightning_ckpt = trained_run[2] / "lightning" / "motif" / "last.ckpt"
+    with pytest.raises(CheckpointError, match="not a motif checkpoint"):
+        load_motif_checkpoint(lightning_ckpt)
+
+
+def test_wandb_offline_run_has_concept_timelines(trained_run):
+    run_dir = trained_run[2]
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    media = runs[0] / "files" / "media"
+    for kind in ("timeline", "heatmap", "attention"):
+        assert list((media / "images" / "media" / kind).glob("*.png")), kind
+    assert list((media / "table" / "concepts").glob("top_per_class*.table.json"))
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path):
+    cfg = small_config(tmp_path, "optim.max_epochs=2", "logger.wandb.mode=disabled", "baselines.full_attention=false")
+    train_and_evaluate(cfg)
+    last = tmp_path / "run" / "lightning" / "motif" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["epoch"] == 1
+    cfg = small_config(tmp_path, "optim.max_epochs=4", "logger.wandb.mode=disabled", "baselines.full_attention=false")
+    metrics = train_and_evaluate(cfg, resume=True)
+    assert torch.load(last, weights_only=False)["epoch"] == 3
+    assert metrics["epochs"] == 4
+
+
+def test_cross_validation_reports_mean_and_std(tmp_path):
+    cfg = small_config(tmp_path, "optim.max_epochs=2", "logger.wandb.mode=disabled", "data.splits=[1,2]",
+                       "baselines.full_attention=false")
+    summary = train_and_evaluate(cfg)
+    per_split = [summary["splits"][k]["test_acc"] for k in ("1", "2")]
+    assert summary["test_acc"] == pytest.approx(sum(per_split) / 2)
+    assert summary["test_acc_std"] == pytest.approx(float(torch.tensor(per_split).std()))
+    assert summary["baselines"]["mean_cbm"]["test_acc_std"] >= 0.0
+    assert (tmp_path / "run" / "split1" / "best.ckpt").is_file() and (tmp_path / "run" / "split2" / "best.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_match_single_process(tmp_path):
+    """Same global batches split over 2 gloo processes; with dropout, class weights and the sparsity term
+    off, the averaged DDP gradient equals the single-process one, so metrics agree to within one
+    test video (tolerance 0.02 on accuracy, from float reduction order)."""
+    common = [*SMALL, "optim.max_epochs=4", "model.dropout=0.0", "optim.class_weighted=false",
+              "optim.sparsity_weight=0.0", "baselines.full_attention=false", "logger.wandb.mode=offline",
+              "trainer.accelerator=cpu"]
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    results = {}
+    for name, extra in (("single", ["trainer.devices=1"]), ("ddp", ["trainer.devices=2", "trainer.strategy=ddp"])):
+        cmd = [sys.executable, str(REPO / "tools" / "train.py"), "--config", str(REPO / "configs" / "synthetic_order.yaml"),
+               f"output_dir={tmp_path}", f"name={name}", *common, *extra]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+    assert len(list((tmp_path / "ddp" / "wandb").glob("offline-run-*"))) == 1  # rank 0 logs once
+    for key in ("val_acc", "test_acc", "shuffled_test_acc"):
+        assert abs(results["ddp"][key] - results["single"][key]) <= 0.02, key
