@@ -270,7 +270,7 @@ def _sub_chunk(chunk: EvalChunk, part: slice) -> EvalChunk:
 def attention_interventions(model: TemporalConceptBottleneck, chunks: Sequence[EvalChunk], *,
                             kinds: Sequence[str] = ("identity", "uniform", "reverse", "shuffle"),
                             ks: Sequence[int] = ATTENTION_KS, trials: int = 10, seed: int = 0,
-                            budget: int = 2 ** 26) -> list[dict]:
+                            budget: int = 2 ** 25) -> list[dict]:
     """Replace the attention maps of the top-k concepts (by G) vs k random concepts.
 
     Rows {kind, k, ranking, accuracy, agreement, prob_drop (+ ``*_std`` over random trials), trials,

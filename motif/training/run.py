@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
 
 from motif.config import config_to_dict, save_config
 from motif.training.baselines import (evaluate_bottleneck, linear_baseline, shuffle_windows, zero_shot)
@@ -66,7 +67,7 @@ def fit_bottleneck(cfg: DictConfig, data: PreparedData, out_dir: Path, variant: 
                                    bucket_by_length=cfg.optim.bucket_by_length, seed=cfg.seed,
                                    num_workers=cfg.trainer.num_workers)
     ckpt_dir = out_dir / "lightning" / variant
-    if not resume and ckpt_dir.is_dir():
+    if not resume and ckpt_dir.is_dir() and rank_zero_only.rank == 0:
         log.warning("Removing the Lightning checkpoints of an earlier run in %s (pass --resume to continue it)",
                     ckpt_dir)
         shutil.rmtree(ckpt_dir)
