@@ -7,7 +7,7 @@ STAMP := $(VENV)/.motif-installed
 export HF_HUB_OFFLINE ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: install test demo clean-demo
+.PHONY: install test demo
 
 install: $(STAMP)
 
@@ -20,5 +20,15 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	WANDB_MODE=offline $(PY) -m pytest -q
 
+WORLD := data/synthetic/world
+RUN := runs/synthetic
+
 demo: $(STAMP)
-	$(PY) tools/train.py --config configs/synthetic_order.yaml
+	$(PY) tools/make_synthetic.py --out $(WORLD)
+	$(PY) tools/train.py --config configs/synthetic.yaml
+	for video in $$(awk 'NR % 9 == 1 {print $$1}' $(WORLD)/test.txt | head -n 3); do \
+		$(PY) tools/explain.py --ckpt $(RUN)/best.ckpt --video $(WORLD)/$$video \
+			--out $(RUN)/explanations/$$(basename $$video .mp4) || exit 1; \
+	done
+	$(PY) tools/evaluate.py --run $(RUN)
+	$(PY) tools/summarize.py --run $(RUN)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 
 from motif.backbone import BackboneError
@@ -20,6 +19,7 @@ from motif.cache.run import build_fabric, run_extraction
 from motif.concepts import ConceptBankError
 from motif.config import ConfigError, load_config
 from motif.data import AnnotationError
+from motif.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. backbone.batch_size=256")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         cfg = load_config(args.config, args.overrides)
         fabric = build_fabric(cfg)

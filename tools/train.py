@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from motif.config import ConfigError, load_config
+from motif.logs import configure_logging
 from motif.training.run import format_summary, run_dir_of, train_and_evaluate
 
 
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the run's last Lightning checkpoint")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=3e-4 trainer.devices=2")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as exc:

@@ -233,3 +233,27 @@ def format_summary(metrics: dict, run_dir: Path) -> str:
         else:
             lines.append(f"{name:<28}{pct(tree.get('test_acc'))}{std(tree, 'test_acc')}")
     return "\n".join(lines)
+
+
+def summarize_run(run_dir: str | Path) -> str:
+    """The accuracy table of a finished run, its evaluation headline (if ``tools/evaluate.py`` ran) and
+    where its reports, logs and checkpoint are."""
+    run_dir = Path(run_dir)
+    metrics_file = run_dir / "metrics.json"
+    if not metrics_file.is_file():
+        raise FileNotFoundError(f"{metrics_file} does not exist; train first with tools/train.py")
+    lines = [format_summary(json.loads(metrics_file.read_text()), run_dir)]
+    headline = run_dir / "evaluation" / "headline.json"
+    if headline.is_file():
+        lines.append("\nevaluation (" + str(headline.parent) + "):")
+        lines += [f"  {key:<40}{value:.3f}" for key, value in json.loads(headline.read_text()).items()
+                  if isinstance(value, (int, float))]
+    reports = sorted(run_dir.glob("explanations/*/report.html"))
+    if reports:
+        lines.append("\nexplanation reports:")
+        lines += [f"  {path}" for path in reports]
+    wandb_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    if wandb_runs:
+        lines.append(f"\nwandb offline run: {wandb_runs[-1]}  (upload with: wandb sync {wandb_runs[-1]})")
+    lines.append(f"checkpoint: {run_dir / 'best.ckpt'}")
+    return "\n".join(lines)

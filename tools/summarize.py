@@ -1,0 +1,27 @@
+"""Print what a run achieved and where its outputs are.
+
+    python tools/summarize.py --run runs/synthetic
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from motif.training.run import summarize_run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="run directory written by tools/train.py")
+    args = parser.parse_args(argv)
+    try:
+        print(summarize_run(args.run))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
