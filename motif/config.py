@@ -53,7 +53,12 @@ class SyntheticOrderConfig:
 
 @dataclass
 class DataConfig:
-    """Where the videos and their annotations are, and how splits are formed."""
+    """Where the videos and their annotations are, and how splits are formed.
+
+    List and class-name files are relative to ``root`` unless absolute. ``splits`` are the official
+    splits or folds to train (one model each); a validation split is carved from training
+    (``val_fraction``, stratified, seeded by ``val_seed``) when the dataset has none.
+    """
 
     format: str = "list"  # list | csv | folder | ucf101 | hmdb51 | ssv2 | breakfast | synthetic_order
     root: str = MISSING
@@ -65,7 +70,7 @@ class DataConfig:
     splits: list[int] = field(default_factory=lambda: [1])
     val_fraction: float = 0.1
     val_seed: int = 0
-    ground_truth: Optional[str] = None
+    ground_truth: Optional[str] = None  # per-frame concept labels of a synthetic world (relative to root)
     synthetic: SyntheticOrderConfig = field(default_factory=SyntheticOrderConfig)
 
 
@@ -300,3 +305,14 @@ def save_config(cfg: DictConfig, path: str | Path) -> None:
 def config_to_dict(cfg: DictConfig) -> dict:
     """Resolved plain-Python dict (for checkpoints and loggers)."""
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)  # type: ignore[return-value]
+
+
+def run_dir_of(cfg: DictConfig) -> Path:
+    """``output_dir/name``: where a run writes config.yaml, metrics.json, best.ckpt and its logs."""
+    return Path(cfg.output_dir) / cfg.name
+
+
+def split_dir_of(cfg: DictConfig, split: int, run_dir: str | Path | None = None) -> Path:
+    """The run directory itself for a single split, ``split<k>/`` inside it for cross-validation."""
+    root = run_dir_of(cfg) if run_dir is None else Path(run_dir)
+    return root if len(cfg.data.splits) == 1 else root / f"split{split}"

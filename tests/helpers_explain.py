@@ -16,7 +16,7 @@ from motif.model import TemporalConceptBottleneck
 NUM_CLASSES = 3
 NUM_CONCEPTS = 16
 CLASS_NAMES = ["red circle shown", "blue square shown", "green triangle shown"]
-CONCEPT_NAMES = ["red circle", "blue square", "green triangle"] + [f"noise concept {i}" for i in range(NUM_CONCEPTS - 3)]
+CONCEPT_NAMES = ["red circle", "blue square", "green triangle"] + [f"noise {i}" for i in range(NUM_CONCEPTS - 3)]
 
 
 def make_marked_videos(num_videos: int, seed: int = 0, min_windows: int = 6, max_windows: int = 14

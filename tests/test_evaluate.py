@@ -110,7 +110,8 @@ def test_corrective_edits_on_a_hand_built_case():
     """Two windows, two concepts, class k reads concept k. Video 0 is predicted 0 but is class 1.
 
     z = [[2, .5], [1, .8]]: quantiles over time, concept 0: q10 = 1.1, q90 = 1.9; concept 1: q10 = .53,
-    q90 = .77. π_pred = softmax([2, 1]), π_true = softmax([.5, .8]). Gains (v − z)·(π_true W_true − π_pred W_pred):
+    q90 = .77. π_pred = softmax([2, 1]), π_true = softmax([.5, .8]).
+    Gains (v − z)·(π_true W_true − π_pred W_pred):
     cell (0,0) lowered to 1.1: .9·π_pred[0] = .658; cell (0,1) raised to .77: .27·π_true[0] = .115;
     the other two cells only lose margin, so the oracle stops after two edits.
     """
@@ -186,7 +187,8 @@ def test_localisation_and_recovery_by_hand():
 
 
 def _test_videos(task) -> list[EvalVideo]:
-    return [EvalVideo(x, y, spans_of(len(x)), f"video{i}") for i, (x, y) in enumerate(zip(task["test_x"], task["test_y"]))]
+    return [EvalVideo(x, y, spans_of(len(x)), f"video{i}")
+            for i, (x, y) in enumerate(zip(task["test_x"], task["test_y"]))]
 
 
 def test_evaluate_run_writes_every_table(task, tmp_path):

@@ -247,7 +247,8 @@ def test_explain_video_writes_a_report(video_checkpoint, tmp_path):
 def test_explain_tool_reports_a_bad_video_clearly(video_checkpoint, tmp_path, capsys, monkeypatch):
     import motif.explain.video as video_module
 
-    monkeypatch.setattr(video_module, "load_backbone_from_identity", lambda identity, device: video_checkpoint["backbone"])
+    monkeypatch.setattr(video_module, "load_backbone_from_identity",
+                        lambda identity, device: video_checkpoint["backbone"])
     fake = tmp_path / "not_a_video.mp4"
     fake.write_text("this is text, not a video")
     tool = _load_tool("explain")

@@ -278,8 +278,18 @@ def test_resize_at_decode_time(index_videos, backend):
         chunk = next(source.iter_windows(plan))
         assert chunk.frames.shape == (5, 32, 40, 3)
         assert chunk_indices(chunk) == [5, 15, 25, 35, 45]
-    with open_video(index_videos["h264"], backend=backend, resize=48) as source:
-        assert source.frame_size == (48, 72)  # shorter side 48, aspect 96:64 kept
+    with open_video(index_videos["h264"], backend=backend, resize=40) as source:
+        assert source.frame_size == (40, 60)  # shorter side 40, aspect 96:64 kept
+
+
+def test_decord_malformed_resize_falls_back_to_pyav(index_videos):
+    """decord returns 4-channel frames at some output widths (72 here): refused, and auto reads with PyAV."""
+    with pytest.raises(CorruptVideoError, match="malformed frames"):
+        with open_video(index_videos["h264"], backend="decord", resize=(48, 72)) as source:
+            source.frame_size
+    with open_video(index_videos["h264"], backend="auto", resize=(48, 72)) as source:
+        chunk = next(source.iter_windows(WindowPlan.build(50, 25.0, window_size=10)))
+        assert source.meta.backend == "pyav" and chunk.frames.shape == (5, 48, 72, 3)
 
 
 def test_output_size_rules():

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="output folder (default: <run>/evaluation)")
     parser.add_argument("--trials", type=int, default=10, help="random trials per baseline")
     parser.add_argument("--attention-trials", type=int, default=None,
-                        help="random trials for the attention interventions (default: --trials; each is a forward pass)")
+                        help="random trials of the attention interventions (default: --trials; one forward pass each)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     parser.add_argument("--no-attention", action="store_true", help="skip the attention interventions")

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from motif.config import ConfigError, load_config
+from motif.config import ConfigError, load_config, run_dir_of
 from motif.logs import configure_logging
-from motif.training.run import format_summary, run_dir_of, train_and_evaluate
+from motif.training.run import format_summary, train_and_evaluate
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,8 @@ from motif.explain.explain import (ExplanationError, InterventionOutcome, VideoE
                                    run_with_interventions)
 from motif.explain.faithfulness import (attention_interventions, apply_cell_edits, corrective_edits,
                                         corrective_interventions, faithfulness_curves, prepare_chunks)
-from motif.explain.interventions import InterventionSpec, InterventionSyntaxError, parse_intervention, parse_interventions
+from motif.explain.interventions import (InterventionSpec, InterventionSyntaxError, parse_intervention,
+                                         parse_interventions)
 from motif.explain.outputs import explanation_figures, write_explanation
 from motif.explain.report import render_report
 from motif.explain.video import explain_video

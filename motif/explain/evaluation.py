@@ -169,7 +169,8 @@ def _mean_of(parts: list[Tensor]) -> float:
 def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[Any], *, class_names: Sequence[str],
                  concept_names: Sequence[str], ground_truth: GroundTruth | None = None,
                  ks: Sequence[int] = FAITHFULNESS_KS, attention_ks: Sequence[int] = ATTENTION_KS, trials: int = 10,
-                 attention_trials: int | None = None, seed: int = 0, max_edits: int = 4, localisation_top: int = 1, recovery_top: int = 3,
+                 attention_trials: int | None = None, seed: int = 0, max_edits: int = 4, localisation_top: int = 1,
+                 recovery_top: int = 3,
                  device: str | torch.device = "cpu", attention: bool = True) -> EvaluationResult:
     """Evaluate ``model`` on ``test`` (EvalVideo tuples or ConceptSequence-like objects, X [T, C]).
 
@@ -289,7 +290,8 @@ def write_evaluation(result: EvaluationResult, out_dir: str | Path, *, wandb_run
         {"class": name, "nonzero_weights": n, "effective_concepts": e}
         for name, n, e in zip(s["class_names"], s["nonzero_per_class"], s["effective_concepts_per_class"])])
     paths["sparsity_plot"] = save_figure(bar_figure(
-        s["class_names"], s["nonzero_per_class"], xlabel=f"non-zero classifier weights (of {s['num_concepts']} concepts)",
+        s["class_names"], s["nonzero_per_class"],
+        xlabel=f"non-zero classifier weights (of {s['num_concepts']} concepts)",
         title="Sparsity: concepts used per class"), out / "sparsity.png")
     if result.ground_truth:
         g = result.ground_truth

@@ -113,7 +113,8 @@ class VideoExplanation:
         peak_window = (e.window_importance[:, None] * r).argmax(dim=0)
         global_rows = [{"concept": names[c], "index": c, "G": float(e.global_importance[c]),
                         "weight": float(self.class_weight[c]),
-                        "peak_window": int(peak_window[c]), "peak_time": round(float(self.spans[peak_window[c]].mean()), 2)}
+                        "peak_window": int(peak_window[c]),
+                        "peak_time": round(float(self.spans[peak_window[c]].mean()), 2)}
                        for c in e.global_importance.argsort(descending=True).tolist()]
         out = {
             "video": {"id": self.video_id, "num_windows": len(spans),
@@ -122,7 +123,8 @@ class VideoExplanation:
             "model": dict(self.model_info),
             "prediction": self._class_row(self.predicted),
             "explained_class": {**self._class_row(self.target), "bias": float(e.bias), "tau": e.tau},
-            "top_classes": [self._class_row(k) for k in self.probabilities.argsort(descending=True)[:top_classes].tolist()],
+            "top_classes": [self._class_row(k)
+                            for k in self.probabilities.argsort(descending=True)[:top_classes].tolist()],
             "decomposition": decomposition_dict(e),
             "global_importance": global_rows,
             "windows": windows,

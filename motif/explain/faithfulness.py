@@ -376,7 +376,8 @@ def corrective_interventions(model: TemporalConceptBottleneck, chunks: Sequence[
         eligible += int(chosen.sum())
         z, mask = chunk.z[chosen], chunk.padding_mask[chosen]
         labels = chunk.labels[chosen]
-        edits = corrective_edits(z, mask, weight, bias, model.tau, chunk.predicted[chosen], labels, max_edits, low, high)
+        edits = corrective_edits(z, mask, weight, bias, model.tau, chunk.predicted[chosen], labels, max_edits,
+                                 low, high)
         for n in range(1, max_edits + 1):
             logits = pooled_logits(model, apply_cell_edits(z, edits, n), mask)
             repaired[n - 1] += int((logits.argmax(dim=-1) == labels).sum())

@@ -132,6 +132,26 @@ def concept_timeline_figure(spans: np.ndarray, activations: np.ndarray, concept_
     return fig
 
 
+def concept_heatmap_figure(spans: np.ndarray, concepts: np.ndarray, concept_names: Sequence[str], *,
+                           order: Sequence[int] | None = None, max_concepts: int = 40, title: str = "") -> Figure:
+    """[C, T] heatmap of concept activations z [T, C] over window time (s): one row per concept, in
+    ``order`` (e.g. by global importance), at most ``max_concepts`` rows."""
+    spans = np.asarray(spans, dtype=float)
+    rows = list(order if order is not None else range(len(concept_names)))[:max_concepts]
+    edges = window_edges(spans)
+    with plt.rc_context({**_STYLE, "axes.grid": False}):
+        fig, ax = plt.subplots(figsize=(11, 0.24 * len(rows) + 1.3))
+        mesh = ax.pcolormesh(edges, np.arange(len(rows) + 1), np.asarray(concepts, dtype=float)[:, rows].T,
+                             cmap="viridis", shading="flat", rasterized=True)
+        ax.set_yticks(np.arange(len(rows)) + 0.5, [concept_names[c] for c in rows], fontsize=8)
+        ax.set_ylim(len(rows), 0)
+        ax.set_xlabel("time (s)")
+        fig.colorbar(mesh, ax=ax, pad=0.01, label="concept activation z")
+        if title:
+            ax.set_title(title, loc="left")
+    return fig
+
+
 def _draw_window_importance(ax, spans: np.ndarray, importance: np.ndarray, highlight: int = 3) -> None:
     edges = window_edges(spans)
     widths = np.diff(edges)
@@ -270,8 +290,9 @@ def faithfulness_figure(rows: Sequence[Mapping], *, mode: str, metrics: Sequence
 _RANK_NAME = {"concepts": "G", "windows": "π", "cells": "r"}
 
 
-def grouped_bars_figure(groups: Sequence[str], panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
-                        *, title: str = "") -> Figure:
+def grouped_bars_figure(groups: Sequence[str],
+                        panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]], *,
+                        title: str = "") -> Figure:
     """One panel per entry of ``panels`` {panel title: {series: (means, stds)}}: bars per group with
     error bars; the first series in the accent colour, the second muted."""
     x = np.arange(len(groups))

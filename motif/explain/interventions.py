@@ -112,7 +112,8 @@ def parse_intervention(text: str, concept_names: Sequence[str], num_windows: int
         return InterventionSpec(text, "attention", "concept", concepts=concepts, attention=parts[1])
     if len(parts) != 2 or parts[0] not in CONCEPT_MODES or parts[1] not in TARGETS:
         raise InterventionSyntaxError(text, f"unknown intervention {head!r}; use MODE:TARGET with MODE in "
-                                            f"{', '.join(CONCEPT_MODES)} (or attn:KIND) and TARGET in {', '.join(TARGETS)}")
+                                            f"{', '.join(CONCEPT_MODES)} (or attn:KIND) and TARGET in "
+                                            f"{', '.join(TARGETS)}")
     mode, target = parts
     value = 0.0
     if mode in ("set", "noise"):
@@ -145,5 +146,6 @@ def parse_interventions(texts: Sequence[str], concept_names: Sequence[str],
     specs = [parse_intervention(t, concept_names, num_windows) for t in texts]
     kinds = {s.attention for s in specs if s.kind == "attention"}
     if len(kinds) > 1:
-        raise InterventionSyntaxError(" ".join(texts), f"give one attention kind at a time (got {', '.join(sorted(kinds))})")
+        raise InterventionSyntaxError(" ".join(texts),
+                                      f"give one attention kind at a time (got {', '.join(sorted(kinds))})")
     return specs

@@ -34,7 +34,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .bar.accent { background: var(--accent); }
 .barcell { width: 38%; }
 tr.explained td { font-weight: 700; }
-img.fig { width: 100%; height: auto; display: block; }
+img.fig { max-width: 100%; height: auto; display: block; margin: 0 auto; }
 .badge { display:inline-block; padding: 2px 10px; border-radius: 999px; font-weight: 700; font-size: 12px; }
 .badge.ok { background: #e3f4ea; color: var(--good); } .badge.fail { background: #fbe3e0; color: var(--bad); }
 .equation { font: 15px/1.6 "SFMono-Regular", Menlo, Consolas, monospace; background: var(--bg);
@@ -82,6 +82,7 @@ def _class_table(rows: list[dict], explained: int) -> str:
 
 
 def _concept_table(rows: list[dict], logit: float, top: int) -> str:
+    rows = [r for r in rows[:top] if r["G"] > 0] or rows[:1]
     peak = max((abs(r["G"]) for r in rows[:top]), default=1.0) or 1.0
     body = "".join(
         f'<tr><td>{_e(r["concept"])}</td><td class="num">{r["G"]:.3f}</td>'
@@ -95,7 +96,8 @@ def _concept_table(rows: list[dict], logit: float, top: int) -> str:
 
 def _decomposition(d: dict) -> str:
     ok = abs(d["residual"]) < d.get("tolerance", 1e-4)
-    badge = f'<span class="badge {"ok" if ok else "fail"}">{"exact" if ok else "MISMATCH"}: residual {d["residual"]:.2e}</span>'
+    badge = (f'<span class="badge {"ok" if ok else "fail"}">{"exact" if ok else "MISMATCH"}: '
+             f'residual {d["residual"]:.2e}</span>')
     return (f'<div class="equation">logit = Σ<sub>c</sub> G[c] + b + H(π)/τ<br>'
             f'{d["logit"]:.6f} = {d["sum_global_importance"]:.6f} + {d["bias"]:.6f} + '
             f'{d["entropy"]:.6f}/{d["tau"]:g}</div><p>{badge}</p>'
@@ -114,7 +116,8 @@ def _window_strip(windows: list[dict], thumbnails: Mapping[int, bytes], top_wind
         cards.append(
             f'<div class="window{" top" if w["index"] in top_windows else ""}">{image}'
             f'<div class="time"><span>#{w["index"]}</span><span>{w["start_s"]:.1f}–{w["end_s"]:.1f} s</span></div>'
-            f'<div class="pi" title="π = {w["importance"]:.3f}"><div style="width:{100 * w["importance"] / peak:.1f}%">'
+            f'<div class="pi" title="π = {w["importance"]:.3f}">'
+            f'<div style="width:{100 * w["importance"] / peak:.1f}%">'
             f'</div></div><ol>{items}</ol></div>')
     return f'<div class="strip">{"".join(cards)}</div>'
 
@@ -129,7 +132,8 @@ def _interventions(block: dict, figures: Mapping[str, bytes]) -> str:
     rows = []
     for name in names:
         delta = prob_a[name] - prob_b[name]
-        rows.append(f'<tr><td>{_e(name)}</td><td class="num">{prob_b[name]:.1%}</td><td class="num">{prob_a[name]:.1%}</td>'
+        rows.append(f'<tr><td>{_e(name)}</td><td class="num">{prob_b[name]:.1%}</td>'
+                    f'<td class="num">{prob_a[name]:.1%}</td>'
                     f'<td class="num delta {"up" if delta > 0 else "down"}">{delta:+.1%}</td></tr>')
     return (f"<section><h2>Intervention: before / after</h2><ul>{specs}</ul>"
             f'<p>Prediction: <b>{_e(before["predicted"])}</b> → <b>{_e(after["predicted"])}</b>; '
@@ -171,11 +175,13 @@ def render_report(explanation: dict, figures: Mapping[str, bytes], thumbnails: M
     parts = [
         f"<header><h1>{_e(video['id'])}</h1><div class='sub'>{video['num_windows']} windows · "
         f"{video['duration_s']:.1f} s · explaining {explaining}</div>"
-        f"<div class='headline'><div><div class='label'>prediction</div><div class='big'>{_e(pred['class'])}</div></div>"
+        "<div class='headline'><div><div class='label'>prediction</div>"
+        f"<div class='big'>{_e(pred['class'])}</div></div>"
         f"<div><div class='label'>probability</div><div class='big'>{pred['probability']:.1%}</div></div>"
         f"<div><div class='label'>explained class logit</div><div class='big'>{target['logit']:.3f}</div></div>"
         f"</div></header>",
-        f"<section class='grid'><div><h2>Top classes</h2>{_class_table(explanation['top_classes'], target['index'])}</div>"
+        "<section class='grid'><div><h2>Top classes</h2>"
+        f"{_class_table(explanation['top_classes'], target['index'])}</div>"
         f"<div><h2>Decomposition check</h2>{_decomposition(explanation['decomposition'])}</div></section>",
         "<section><h2>What the model saw, when</h2><p class='note'>Frames of the windows (top), the activations "
         f"of the most important concepts for <b>{_e(target['class'])}</b> over time (middle), and how much each "

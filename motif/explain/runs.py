@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from motif.config import load_config
+from motif.config import load_config, split_dir_of
 from motif.explain.evaluation import GroundTruth, EvalVideo, as_test_videos
 from motif.training.checkpoint import MotifCheckpoint, load_motif_checkpoint
 
@@ -39,13 +39,6 @@ class RunTestSet:
 
 def _normalise(name: str) -> str:
     return " ".join(name.lower().split())
-
-
-def split_dirs(run_dir: str | Path, cfg: DictConfig) -> dict[int, Path]:
-    """{split: directory holding its best.ckpt}."""
-    run_dir = Path(run_dir)
-    splits = list(cfg.data.splits)
-    return {s: run_dir if len(splits) == 1 else run_dir / f"split{s}" for s in splits}
 
 
 def ground_truth_from_world(root: str | Path, test: Sequence[EvalVideo], class_names: Sequence[str],
@@ -103,7 +96,8 @@ def load_test_sets(run_dir: str | Path, splits: Sequence[int] | None = None) -> 
                                 "(it holds config.yaml and best.ckpt)")
     cfg = load_config(config_file)
     out = []
-    for split, directory in split_dirs(run_dir, cfg).items():
+    for split in cfg.data.splits:
+        directory = split_dir_of(cfg, split, run_dir)
         if splits is not None and split not in splits:
             continue
         ckpt_file = directory / "best.ckpt"
@@ -117,8 +111,9 @@ def load_test_sets(run_dir: str | Path, splits: Sequence[int] | None = None) -> 
         test = as_test_videos(data.test)
         truth = None
         if cfg.data.get("ground_truth"):
-            truth = ground_truth_from_world(Path(cfg.data.ground_truth), test, checkpoint.class_names,
-                                            checkpoint.concept_names)
+            truth_path = Path(cfg.data.ground_truth)
+            truth = ground_truth_from_world(truth_path if truth_path.is_absolute() else Path(cfg.data.root) / truth_path,
+                                            test, checkpoint.class_names, checkpoint.concept_names)
         log.info("Split %d: %d test videos, checkpoint %s%s", split, len(test), ckpt_file,
                  ", with ground truth" if truth is not None else "")
         out.append(RunTestSet(split=split, split_dir=directory, checkpoint=checkpoint, test=test, ground_truth=truth))

@@ -11,7 +11,7 @@ import numpy as np
 from torch import Tensor
 
 from motif.backbone import Backbone, load_backbone_from_identity
-from motif.cache import EmbeddingCache, iter_video_embeddings
+from motif.cache import EmbeddingCache, cache_key, cache_key_fields, iter_video_embeddings
 from motif.concepts import concept_activations
 from motif.explain.explain import ExplanationError, VideoExplanation, explain_sequence, resolve_class
 from motif.explain.interventions import parse_interventions
@@ -77,6 +77,21 @@ def video_concepts(checkpoint: MotifCheckpoint, embeddings: Tensor) -> Tensor:
     return checkpoint.standardizer(concept_activations(embeddings, checkpoint.text_embeddings))
 
 
+def _cached_embeddings(cache_dir: str | Path, backbone: Backbone, video_cfg: dict, video_id: str) -> dict | None:
+    """The cached embeddings and spans of ``video_id`` for this backbone and window plan, or None
+    (the cache folder is only read, never created)."""
+    fields = cache_key_fields(backbone.cache_identity, video_cfg)
+    if not (Path(cache_dir) / cache_key(fields)).is_dir():
+        log.info("No embedding cache for this backbone and window plan in %s; embedding the video", cache_dir)
+        return None
+    cache = EmbeddingCache(cache_dir, fields)
+    if not cache.has(video_id):
+        log.info("Video %s is not in the cache %s; embedding it", video_id, cache.dir)
+        return None
+    log.info("Window embeddings of %s read from the cache %s", video_id, cache.dir)
+    return cache.load(video_id)
+
+
 def explain_video(checkpoint: str | Path | MotifCheckpoint, video: str | Path, out_dir: str | Path | None = None, *,
                   class_name: str | None = None, interventions: Sequence[str] = (), cache_dir: str | Path | None = None,
                   device: str = "auto", backbone: Backbone | None = None, thumbnails: bool = True
@@ -98,12 +113,7 @@ def explain_video(checkpoint: str | Path | MotifCheckpoint, video: str | Path, o
     if not video.is_file():
         raise VideoNotFoundError(video, "the video file does not exist")
     backbone = backbone or load_backbone_from_identity(ckpt.backbone, device=device)
-    cached = None
-    if cache_dir is not None:
-        cache = EmbeddingCache.for_backbone(cache_dir, backbone, ckpt.video)
-        if cache.has(video_id):
-            cached = cache.load(video_id)
-            log.info("Window embeddings of %s read from the cache %s", video_id, cache.dir)
+    cached = _cached_embeddings(cache_dir, backbone, ckpt.video, video_id) if cache_dir is not None else None
     if cached is not None:
         embeddings, spans = cached["embeddings"].float(), cached["spans"].float()
     else:

@@ -7,27 +7,9 @@ import pytorch_lightning as pl
 import torch
 import wandb
 
-import numpy as np
-from matplotlib.figure import Figure
-
-from motif.explain.figures import attention_maps_figure, concept_timeline_figure, window_edges
+from motif.explain.figures import attention_maps_figure, concept_heatmap_figure, concept_timeline_figure
 from motif.model import explain
 from motif.training.loggers import wandb_logger
-
-
-def concept_heatmap_figure(spans: np.ndarray, concepts: np.ndarray, concept_names: list[str], *,
-                           order: list[int] | None = None, max_concepts: int = 40) -> Figure:
-    """[C, T] heatmap of concept activations z [T, C] over window time (s); rows in ``order``, at most max_concepts."""
-    rows = (order or list(range(len(concept_names))))[:max_concepts]
-    edges = window_edges(np.asarray(spans, dtype=float))
-    fig, ax = plt.subplots(figsize=(11, 0.22 * len(rows) + 1.2))
-    mesh = ax.pcolormesh(edges, np.arange(len(rows) + 1), np.asarray(concepts)[:, rows].T, cmap="viridis",
-                         shading="flat", rasterized=True)
-    ax.set_yticks(np.arange(len(rows)) + 0.5, [concept_names[c] for c in rows], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("time (s)")
-    fig.colorbar(mesh, ax=ax, pad=0.01, label="z")
-    return fig
 
 
 class ConceptTimelineCallback(pl.Callback):

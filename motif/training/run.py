@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
-from motif.config import config_to_dict, save_config
+from motif.config import config_to_dict, run_dir_of, save_config, split_dir_of
 from motif.training.baselines import (evaluate_bottleneck, linear_baseline, shuffle_windows, zero_shot)
 from motif.training.callbacks import ConceptTimelineCallback
 from motif.training.checkpoint import save_motif_checkpoint
@@ -25,15 +25,6 @@ from motif.training.module import MotifModule, class_weights_from_labels
 from motif.training.prepare import PreparedData, prepare_data
 
 log = logging.getLogger(__name__)
-
-
-def run_dir_of(cfg: DictConfig) -> Path:
-    return Path(cfg.output_dir) / cfg.name
-
-
-def split_dir_of(cfg: DictConfig, split: int) -> Path:
-    """The run directory itself for a single split, ``split<k>/`` inside it for cross-validation."""
-    return run_dir_of(cfg) if len(cfg.data.splits) == 1 else run_dir_of(cfg) / f"split{split}"
 
 
 def model_kwargs_of(cfg: DictConfig, num_concepts: int, num_classes: int, variant: str | None = None) -> dict:

@@ -95,6 +95,19 @@ class DecordFrames:
             raise CorruptVideoError(path, "decord cannot open it (frame timestamps are missing or not "
                                           "increasing, so decord cannot locate frames)",
                                     "read it with backend='pyav', which counts frames instead")
+        self._check_first_frame(output_size)
+
+    def _check_first_frame(self, output_size: tuple[int, int] | None) -> None:
+        """decord's resizer returns 4-channel garbage for some output widths (multiples of 24 among
+        them); decode frame 0 once and refuse the file, so that ``backend="auto"`` reads it with PyAV."""
+        try:
+            first = _as_numpy(self._reader.next())
+        except Exception as error:
+            raise CorruptVideoError(self.path, f"decord cannot decode its first frame ({_short_reason(error)})") from None
+        self._position = 0
+        if first.ndim != 3 or first.shape[2] != 3 or (output_size is not None and first.shape[:2] != output_size):
+            raise CorruptVideoError(self.path, f"decord decodes malformed frames of shape {first.shape} at output "
+                                               f"size {output_size}", "read it with backend='pyav'")
 
     def _seek_pays(self, position: int, index: int) -> bool:
         """Whether seeking to ``index`` saves enough decoding compared with reading on from ``position``."""
