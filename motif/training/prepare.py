@@ -6,16 +6,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
 from motif.backbone import load_backbone
-from motif.cache import ConceptSequence, EmbeddingCache, extract_embeddings, video_window_settings
+from motif.cache import (ConceptSequence, EmbeddingCache, extract_embeddings, iter_video_embeddings,
+                         video_window_settings)
 from motif.concepts import ConceptStandardizer, concept_activations, embed_concept_bank
 from motif.data import SkipReport, VideoRecord, carve_validation, load_dataset
 from motif.data.synthetic_order import make_order_task
+from motif.video import VideoError
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +86,32 @@ def prepare_synthetic_order(cfg: DictConfig, split: int = 1) -> PreparedData:
                    backbone={"model": "synthetic_order", "pretrained": None})
 
 
+def cached_window_embeddings(records: list[VideoRecord], backbone, cache: EmbeddingCache, cfg: DictConfig,
+                             skips: SkipReport) -> Iterator[tuple[str, Tensor, Tensor]]:
+    """(video_id, embeddings [T, D], spans [T, 2]) from the embedding cache, extracting the missing videos first."""
+    extract_embeddings(records, backbone, cfg.video, cache, skip_report=skips,
+                       decode_threads=int(cfg.cache.num_workers) or None)
+    for record in records:
+        if cache.has(record.video_id):
+            entry = cache.load(record.video_id)
+            yield record.video_id, entry["embeddings"], entry["spans"]
+
+
+def iter_window_embeddings(records: list[VideoRecord], backbone, video_cfg, skips: SkipReport
+                           ) -> Iterator[tuple[str, Tensor, Tensor]]:
+    """(video_id, embeddings [T, D], spans [T, 2]) decoded and embedded on the fly (``cache.mode=stream``:
+    nothing is written to disk). Bad videos go to ``skips``."""
+    def skip(record: VideoRecord, error: VideoError) -> None:
+        skips.add(str(record.path), error.reason, video_id=record.video_id, error=type(error).__name__)
+
+    for video in iter_video_embeddings(records, backbone, video_cfg, on_skip=skip):
+        yield video.video_id, video.embeddings, video.spans
+
+
 def prepare_video_dataset(cfg: DictConfig, split: int, out_dir: Path) -> PreparedData:
-    """Annotations -> embedding cache (extracting what is missing; bad videos skipped and listed in
-    ``out_dir/skipped.json``) -> concept activations clamp(cos, 0) standardised on training windows."""
+    """Annotations -> window embeddings (from the cache, extracting what is missing, or streamed with
+    ``cache.mode=stream``; bad videos skipped and listed in ``out_dir/skipped.json``) -> concept
+    activations clamp(cos, 0) standardised on the training windows."""
     data = cfg.data
     options = {key: data.get(key) for key in ("train_list", "val_list", "test_list", "class_names")}
     splits = load_dataset(data.format, data.root, split, val_fraction=data.val_fraction, val_seed=data.val_seed,
@@ -95,24 +121,25 @@ def prepare_video_dataset(cfg: DictConfig, split: int, out_dir: Path) -> Prepare
     backbone = load_backbone(cfg.backbone.model, cfg.backbone.pretrained, device=cfg.backbone.device,
                              precision=cfg.backbone.precision, batch_size=cfg.backbone.batch_size)
     bank, text = embed_concept_bank(cfg.concepts.bank, backbone, cfg.concepts.similarity_threshold)
-    cache = EmbeddingCache.for_backbone(cfg.cache.dir, backbone, cfg.video)
     skips = SkipReport()
     records = splits.all_records()
-    extract_embeddings(records, backbone, cfg.video, cache, skip_report=skips,
-                       decode_threads=int(cfg.cache.num_workers) or None)
+    prompts = [cfg.baselines.zero_shot_prompt.format(name) for name in splits.class_names]
+    if cfg.cache.mode == "stream":
+        videos = iter_window_embeddings(records, backbone, cfg.video, skips)
+        class_text = backbone.encode_text(prompts)
+    else:
+        cache = EmbeddingCache.for_backbone(cfg.cache.dir, backbone, cfg.video)
+        videos = cached_window_embeddings(records, backbone, cache, cfg, skips)
+        class_text = cache.text_embeddings(prompts, backbone)
+    activations, spans, embeddings = {}, {}, {}
+    for video_id, window_embeddings, window_spans in videos:
+        embeddings[video_id], spans[video_id] = window_embeddings, window_spans.float()
+        activations[video_id] = concept_activations(window_embeddings, text)
     if len(skips):
         skips.warn_once_summary(skips.save(out_dir / "skipped.json"))
-    activations, spans, embeddings = {}, {}, {}
-    for record in records:
-        if cache.has(record.video_id):
-            entry = cache.load(record.video_id)
-            embeddings[record.video_id] = entry["embeddings"]
-            spans[record.video_id] = entry["spans"].float()
-            activations[record.video_id] = concept_activations(entry["embeddings"], text)
-    prompts = [cfg.baselines.zero_shot_prompt.format(name) for name in splits.class_names]
     return _finish(splits.train, splits.val, splits.test, activations, spans, embeddings,
                    class_names=splits.class_names, concept_names=bank.names, text_embeddings=text,
-                   class_text_embeddings=cache.text_embeddings(prompts, backbone),
+                   class_text_embeddings=class_text,
                    video=video_window_settings(cfg.video).as_dict(), backbone=dict(backbone.identity),
                    skipped=skips.to_dict()["videos"])
 
