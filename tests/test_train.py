@@ -92,7 +92,7 @@ def test_resume_continues_from_last_checkpoint(tmp_path):
 
 
 def test_cross_validation_reports_mean_and_std(tmp_path):
-    cfg = small_config(tmp_path, "optim.max_epochs=2", "logger.wandb.mode=disabled", "data.splits=[1,2]",
+    cfg = small_config(tmp_path, "optim.max_epochs=1", "logger.wandb.mode=disabled", "data.splits=[1,2]",
                        "baselines.full_attention=false")
     summary = train_and_evaluate(cfg)
     per_split = [summary["splits"][k]["test_acc"] for k in ("1", "2")]

@@ -29,13 +29,19 @@ run above, fine-tuned with
         --lr 2e-4 --warmup 20 --train-videos 600 --eval-videos 120 --eval-every 100 \
         --side-oversample 0.5 --side-captions 24 --side-pair-weight 1.0 --threads 2
 
-where ``base.safetensors`` is the from-scratch weights (``--seed 1000 --steps 800``, the defaults
-without ``--init``).
+where ``base.safetensors`` (with its ``base.json``) is the from-scratch run (``--seed 1000``, all
+other options at their defaults), as committed in e3e4d32:
+
+    git show e3e4d32:data/backbones/motif-world-vit.safetensors > base.safetensors
+    git show e3e4d32:data/backbones/motif-world-vit.json > base.json
+
+The JSON of a fine-tuned run records the SHA-256 and the report of the weights it started from.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -284,6 +290,14 @@ def train(args: argparse.Namespace) -> dict:
         "torch_threads": torch.get_num_threads(),
         "history": history,
     }
+    if args.init:
+        report["init_sha256"] = hashlib.sha256(Path(args.init).read_bytes()).hexdigest()
+        init_json = Path(args.init).with_suffix(".json")
+        if init_json.is_file():  # the settings and scores of the weights this run started from
+            base = json.loads(init_json.read_text())
+            report["init_report"] = {k: base[k] for k in (
+                "seed", "steps", "batch_size", "captions_per_step", "lr", "train_videos",
+                "random_scene_fraction", "concept_auc", "mean_concept_auc", "training_seconds") if k in base}
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
