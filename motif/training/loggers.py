@@ -7,6 +7,7 @@ import netrc
 import os
 from pathlib import Path
 
+import wandb
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 
@@ -38,6 +39,10 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str) -> list[Logger]
         loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=""))
     mode = resolve_wandb_mode(cfg.logger.wandb.mode)
     if mode != "disabled":
+        if wandb.run is not None:  # Lightning would silently log into it
+            log.warning("Finishing the wandb run %s left open in this process before starting %s",
+                        wandb.run.name, run_name)
+            wandb.finish()
         wb = cfg.logger.wandb
         loggers.append(WandbLogger(project=wb.project, entity=wb.entity, name=wb.name or run_name,
                                    tags=list(wb.tags), save_dir=str(run_dir), mode=mode))

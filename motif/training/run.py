@@ -127,6 +127,8 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
         wb.experiment.summary.update(_flatten(metrics))
     for lg in loggers:
         lg.finalize("success")
+    if wb is not None:
+        wb.experiment.finish()  # each split is its own wandb run
     return metrics
 
 
@@ -226,6 +228,10 @@ def format_summary(metrics: dict, run_dir: Path) -> str:
     return "\n".join(lines)
 
 
+SUMMARY_SCORES = ("concept_auc_mean", "localisation", "localisation_chance", "recovery",
+                  "remove_concepts_k5_prob_drop_top", "remove_concepts_k5_prob_drop_random", "repair_rate_4_edits")
+
+
 def summarize_run(run_dir: str | Path) -> str:
     """The accuracy table of a finished run, its evaluation headline (if ``tools/evaluate.py`` ran) and
     where its reports, logs and checkpoint are."""
@@ -237,8 +243,8 @@ def summarize_run(run_dir: str | Path) -> str:
     headline = run_dir / "evaluation" / "headline.json"
     if headline.is_file():
         lines.append("\nevaluation (" + str(headline.parent) + "):")
-        lines += [f"  {key:<40}{value:.3f}" for key, value in json.loads(headline.read_text()).items()
-                  if isinstance(value, (int, float))]
+        scores = json.loads(headline.read_text())
+        lines += [f"  {key:<40}{scores[key]:.3f}" for key in SUMMARY_SCORES if key in scores]
     reports = sorted(run_dir.glob("explanations/*/report.html"))
     if reports:
         lines.append("\nexplanation reports:")
