@@ -228,7 +228,7 @@ def format_summary(metrics: dict, run_dir: Path) -> str:
     return "\n".join(lines)
 
 
-SUMMARY_SCORES = ("concept_auc_mean", "localisation", "localisation_chance", "recovery",
+SUMMARY_SCORES = ("concept_auc_mean", "localisation", "localisation_chance", "recovery", "recovery_any",
                   "remove_concepts_k5_prob_drop_top", "remove_concepts_k5_prob_drop_random", "repair_rate_4_edits")
 
 
@@ -244,7 +244,8 @@ def summarize_run(run_dir: str | Path) -> str:
     if headline.is_file():
         lines.append("\nevaluation (" + str(headline.parent) + "):")
         scores = json.loads(headline.read_text())
-        lines += [f"  {key:<40}{scores[key]:.3f}" for key in SUMMARY_SCORES if key in scores]
+        lines += [f"  {key:<40}" + (f"{scores[key]:.3f}" if isinstance(scores[key], (int, float)) else "n/a")
+                  for key in SUMMARY_SCORES if key in scores]
     reports = sorted(run_dir.glob("explanations/*/report.html"))
     if reports:
         lines.append("\nexplanation reports:")
