@@ -27,11 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from motif.concepts import ConceptStandardizer, concept_activations
+
 SIGNAL_FRACTION = 0.3
 AMPLITUDES = (0.5, 0.67, 0.83)
 SIGNAL_NOISE_STD = 0.1
 FEATURE_NOISE_STD = 0.1
-STD_FLOOR = 1e-6
 
 
 def _peak(centre: float, width: float = 0.12) -> Callable[[np.ndarray], np.ndarray]:
@@ -99,21 +100,10 @@ class OrderTask:
         """
         activations = self.activations()
         indices = self.indices("train") if train_indices is None else list(train_indices)
-        mean, std = standardisation_stats([activations[i] for i in indices])
-        return [(a - mean) / std for a in activations], mean, std
-
-
-def concept_activations(features: Tensor, concept_vectors: Tensor) -> Tensor:
-    """clamp(cos, 0): features [T, D], concept_vectors [C, D] -> [T, C]."""
-    return (F.normalize(features, dim=-1) @ F.normalize(concept_vectors, dim=-1).T).clamp_min(0.0)
-
-
-def standardisation_stats(activations: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-    """Per-concept mean and std (clamped to >= 1e-6) over all windows of the given videos: [C], [C]."""
-    if not activations:
-        raise ValueError("standardisation_stats: no training videos to compute concept statistics from")
-    windows = torch.cat(list(activations), dim=0)
-    return windows.mean(dim=0), windows.std(dim=0, unbiased=False).clamp_min(STD_FLOOR)
+        if not indices:
+            raise ValueError("standardised_activations: no training videos to compute concept statistics from")
+        standardizer = ConceptStandardizer(len(self.concept_names)).fit(activations[i] for i in indices)
+        return [standardizer(a) for a in activations], standardizer.mean, standardizer.std
 
 
 def make_concept_vectors(feature_dim: int, num_concepts: int, seed: int = 0) -> tuple[Tensor, list[str]]:
