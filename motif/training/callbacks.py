@@ -10,6 +10,7 @@ import wandb
 from motif.explain.figures import attention_maps_figure, concept_heatmap_figure, concept_timeline_figure
 from motif.model import explain
 from motif.training.loggers import wandb_logger
+from motif.training.prepare import PreparedData
 
 
 class ConceptTimelineCallback(pl.Callback):
@@ -20,7 +21,8 @@ class ConceptTimelineCallback(pl.Callback):
     never during training steps.
     """
 
-    def __init__(self, data, every_n_epochs: int = 5, num_videos: int = 4, top_k: int = 5, heatmap_concepts: int = 40):
+    def __init__(self, data: PreparedData, every_n_epochs: int = 5, num_videos: int = 4, top_k: int = 5,
+                 heatmap_concepts: int = 40):
         self.videos = sorted(data.val, key=lambda it: it.video_id)[:num_videos]
         self.class_names, self.concept_names = data.class_names, data.concept_names
         self.every_n_epochs, self.top_k, self.heatmap_concepts = max(1, every_n_epochs), top_k, heatmap_concepts
