@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from motif.config import load_config
 from motif.explain import evaluate_run, format_headline, summarise_splits, write_evaluation
 from motif.explain.evaluation import json_safe
 from motif.explain.runs import RunDirectoryError, load_test_sets
+from motif.logs import configure_logging
 from motif.training.checkpoint import CheckpointError
 from motif.training.loggers import resolve_wandb_mode
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-attention", action="store_true", help="skip the attention interventions")
     parser.add_argument("--wandb", action="store_true", help="also log to a wandb run (offline without an API key)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     run_dir = Path(args.run)
     out_root = Path(args.out) if args.out else run_dir / "evaluation"

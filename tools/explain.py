@@ -11,11 +11,11 @@ Interventions (applied together, shown before / after):
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from motif.backbone import BackboneError
 from motif.explain import ExplanationError, InterventionSyntaxError, explain_video
+from motif.logs import configure_logging
 from motif.training.checkpoint import CheckpointError
 from motif.video import VideoError
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=None, help="embedding cache folder to read the video's embeddings from")
     parser.add_argument("--device", default="auto", help="backbone device: auto, cpu, cuda, cuda:1, ...")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         result, paths = explain_video(args.ckpt, args.video, args.out, class_name=args.class_name,
                                       interventions=args.intervene, cache_dir=args.cache, device=args.device)
