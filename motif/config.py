@@ -62,7 +62,6 @@ class DataConfig:
 
     format: str = "list"  # list | csv | folder | ucf101 | hmdb51 | ssv2 | breakfast | synthetic_order
     root: str = MISSING
-    name: str = ""
     train_list: Optional[str] = None
     val_list: Optional[str] = None
     test_list: Optional[str] = None

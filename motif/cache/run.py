@@ -24,16 +24,14 @@ log = logging.getLogger(__name__)
 
 def dataset_records(cfg: DictConfig) -> list[Any]:
     """Every video of the configured dataset (all splits of ``data.splits``, train, val and test), once."""
-    from motif.data import load_dataset
+    from motif.data import load_configured_dataset
 
     data = cfg.data
     if data.format == "synthetic_order":
         raise ValueError("data.format=synthetic_order generates features directly; it has no videos to embed")
-    options = {key: data.get(key) for key in ("train_list", "val_list", "test_list", "class_names")}
     records: dict[str, Any] = {}
     for split in data.splits:
-        splits = load_dataset(data.format, data.root, int(split), val_fraction=data.val_fraction,
-                              val_seed=data.val_seed, **options)
+        splits = load_configured_dataset(data, split)
         for record in splits.all_records():
             records.setdefault(record.video_id, record)
     return list(records.values())

@@ -9,7 +9,7 @@ from typing import Any
 
 from motif.data.annotations import (BREAKFAST_ACTIVITIES, BREAKFAST_FOLDS, LOADERS, VIDEO_EXTENSIONS,
                                     camel_case_to_words, humanize_class_name, load_breakfast,
-                                    load_csv_dataset, load_dataset, load_folder_dataset, load_hmdb51,
+                                    load_configured_dataset, load_csv_dataset, load_dataset, load_folder_dataset, load_hmdb51,
                                     load_list_dataset, load_ssv2, load_ucf101, strip_template_brackets,
                                     underscores_to_words)
 from motif.data.errors import AnnotationError, DuplicateEntryError, SplitFileNotFoundError, UnknownClassError
@@ -32,7 +32,7 @@ __all__ = [
     "BREAKFAST_ACTIVITIES", "BREAKFAST_FOLDS", "LOADERS", "SPLITS", "VIDEO_EXTENSIONS", "AnnotationError",
     "DatasetSplits", "DuplicateEntryError", "SkipReport", "SkippedVideo", "SplitFileNotFoundError",
     "UnknownClassError", "VideoRecord", "camel_case_to_words", "carve_validation", "humanize_class_name",
-    "load_breakfast", "load_csv_dataset", "load_dataset", "load_folder_dataset", "load_hmdb51",
+    "load_breakfast", "load_configured_dataset", "load_csv_dataset", "load_dataset", "load_folder_dataset", "load_hmdb51",
     "load_list_dataset", "load_ssv2", "load_ucf101", "records_by_split", "stratified_split",
     "strip_template_brackets", "underscores_to_words", *_LAZY,
 ]

@@ -591,3 +591,10 @@ def load_dataset(format: str, root: PathArg, split: int = 1, *, val_fraction: fl
     splits.validate()
     logger.info("%s split %d: %s videos, %d classes", format, split, splits.counts(), splits.num_classes)
     return splits
+
+
+def load_configured_dataset(data: Any, split: int = 1) -> DatasetSplits:
+    """``load_dataset`` for the ``data`` section of a run config (format, root, list files, validation carving)."""
+    options = {key: data.get(key) for key in ("train_list", "val_list", "test_list", "class_names")}
+    return load_dataset(data.format, data.root, int(split), val_fraction=data.val_fraction, val_seed=data.val_seed,
+                        **options)

@@ -16,7 +16,7 @@ from motif.backbone import load_backbone
 from motif.cache import (ConceptSequence, EmbeddingCache, extract_embeddings, iter_video_embeddings,
                          video_window_settings)
 from motif.concepts import ConceptStandardizer, concept_activations, embed_concept_bank
-from motif.data import SkipReport, VideoRecord, carve_validation, load_dataset
+from motif.data import SkipReport, VideoRecord, carve_validation, load_configured_dataset
 from motif.data.synthetic_order import make_order_task
 from motif.video import VideoError
 
@@ -112,10 +112,7 @@ def prepare_video_dataset(cfg: DictConfig, split: int, out_dir: Path) -> Prepare
     """Annotations -> window embeddings (from the cache, extracting what is missing, or streamed with
     ``cache.mode=stream``; bad videos skipped and listed in ``out_dir/skipped.json``) -> concept
     activations clamp(cos, 0) standardised on the training windows."""
-    data = cfg.data
-    options = {key: data.get(key) for key in ("train_list", "val_list", "test_list", "class_names")}
-    splits = load_dataset(data.format, data.root, split, val_fraction=data.val_fraction, val_seed=data.val_seed,
-                          **options)
+    splits = load_configured_dataset(cfg.data, split)
     if cfg.concepts.bank is None:
         raise ValueError("Config key 'concepts.bank' must name a concept bank file (see data/concepts/).")
     backbone = load_backbone(cfg.backbone.model, cfg.backbone.pretrained, device=cfg.backbone.device,
