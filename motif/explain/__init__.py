@@ -10,7 +10,7 @@ from motif.explain.faithfulness import (attention_interventions, apply_cell_edit
 from motif.explain.interventions import (InterventionSpec, InterventionSyntaxError, parse_intervention,
                                          parse_interventions)
 from motif.explain.outputs import explanation_figures, write_explanation
-from motif.explain.report import render_report
+from motif.explain.report import ReportError, render_report, report_payload
 from motif.explain.video import explain_video
 
 __all__ = [
@@ -18,6 +18,6 @@ __all__ = [
     "InterventionSyntaxError", "EvalVideo", "VideoExplanation", "apply_cell_edits", "attention_interventions",
     "corrective_edits", "corrective_interventions", "evaluate_run", "explain_sequence", "explain_video",
     "explanation_figures", "faithfulness_curves", "format_headline", "log_to_wandb", "parse_intervention",
-    "parse_interventions", "prepare_chunks", "render_report", "run_with_interventions", "summarise_splits",
+    "parse_interventions", "prepare_chunks", "ReportError", "render_report", "report_payload", "run_with_interventions", "summarise_splits",
     "write_evaluation", "write_explanation",
 ]

@@ -52,7 +52,9 @@ class VideoExplanation:
     maps are kept; attention_maps [L, n, T, T] or None (with ``attention_note`` saying why);
     model_info / video_info: plain facts shown in the report (τ, variant, file name, ...);
     suggested_edits: when the explained class is not the prediction, the oracle's concept edits
-    that move the prediction towards it (``corrective_edits``), each with its --intervene syntax.
+    that move the prediction towards it (``corrective_edits``), each with its --intervene syntax;
+    classifier_weight [K, C] / classifier_bias [K]: the readout after z (ℓ = z Wᵀ + b), which lets
+    report.html recompute logits, π and G under concept edits.
     """
 
     video_id: str
@@ -69,6 +71,8 @@ class VideoExplanation:
     attention_note: str = ""
     intervention: InterventionOutcome | None = None
     suggested_edits: list[dict] = field(default_factory=list)
+    classifier_weight: Tensor | None = None
+    classifier_bias: Tensor | None = None
 
     @property
     def probabilities(self) -> Tensor:
@@ -294,6 +298,8 @@ def explain_sequence(model: TemporalConceptBottleneck, x: Tensor, spans: Tensor,
         video_id=video_id, class_names=list(class_names), concept_names=list(concept_names),
         spans=spans.detach().float().cpu(), output=_to_cpu(output), explanation=_explanation_to_cpu(explanation),
         class_weight=model.classifier.weight[explanation.class_index].detach().cpu(), attention_note=note,
+        classifier_weight=model.classifier.weight.detach().float().cpu(),
+        classifier_bias=model.classifier.bias.detach().float().cpu(),
         model_info={"tau": model.tau, "variant": model.variant, "num_layers": model.num_layers,
                     "num_concepts": model.num_concepts, "num_classes": model.num_classes},
         video_info=dict(video_info or {}))

@@ -96,10 +96,12 @@ def _draw_thumbnails(ax, spans: np.ndarray, thumbnails: Mapping[int, np.ndarray]
 def concept_timeline_figure(spans: np.ndarray, activations: np.ndarray, concept_names: Sequence[str], *,
                             window_importance: np.ndarray | None = None,
                             thumbnails: Mapping[int, np.ndarray] | None = None, title: str = "",
-                            ylabel: str = "concept activation z") -> Figure:
+                            ylabel: str = "concept activation z", colours: Sequence[str] | None = None) -> Figure:
     """Activations [T, n] of n concepts over time, optionally above π [T] and below frame thumbnails.
 
-    spans [T, 2] in seconds. Windows that tile time are drawn as steps over their spans.
+    spans [T, 2] in seconds. Windows that tile time are drawn as steps over their spans. colours: one
+    per shown concept [n] (from ``motif.explain.colours.concept_colours`` of the bank); default: the
+    palette in order. The legend sits right of the axes: save with a tight bounding box.
     """
     spans = np.asarray(spans, dtype=float)
     activations = np.asarray(activations, dtype=float).reshape(len(spans), -1)
@@ -117,7 +119,7 @@ def concept_timeline_figure(spans: np.ndarray, activations: np.ndarray, concept_
             _draw_thumbnails(by_name["thumbs"], spans, thumbnails)
         ax = by_name["concepts"]
         for i in range(activations.shape[1]):
-            colour = PALETTE[i % len(PALETTE)]
+            colour = colours[i] if colours is not None else PALETTE[i % len(PALETTE)]
             ax.stairs(activations[:, i], edges, color=colour, linewidth=2.0, label=concept_names[i], zorder=3)
             ax.stairs(activations[:, i], edges, color=colour, alpha=0.10, fill=True, zorder=2)
         ax.set_ylabel(ylabel)
@@ -133,9 +135,11 @@ def concept_timeline_figure(spans: np.ndarray, activations: np.ndarray, concept_
 
 
 def concept_heatmap_figure(spans: np.ndarray, concepts: np.ndarray, concept_names: Sequence[str], *,
-                           order: Sequence[int] | None = None, max_concepts: int = 40, title: str = "") -> Figure:
+                           order: Sequence[int] | None = None, max_concepts: int = 40, title: str = "",
+                           colours: Sequence[str] | None = None) -> Figure:
     """[C, T] heatmap of concept activations z [T, C] over window time (s): one row per concept, in
-    ``order`` (e.g. by global importance), at most ``max_concepts`` rows."""
+    ``order`` (e.g. by global importance), at most ``max_concepts`` rows; row labels in the concept
+    colours [C] when given."""
     spans = np.asarray(spans, dtype=float)
     rows = list(order if order is not None else range(len(concept_names)))[:max_concepts]
     edges = window_edges(spans)
@@ -144,6 +148,9 @@ def concept_heatmap_figure(spans: np.ndarray, concepts: np.ndarray, concept_name
         mesh = ax.pcolormesh(edges, np.arange(len(rows) + 1), np.asarray(concepts, dtype=float)[:, rows].T,
                              cmap="viridis", shading="flat", rasterized=True)
         ax.set_yticks(np.arange(len(rows)) + 0.5, [concept_names[c] for c in rows], fontsize=8)
+        if colours is not None:
+            for label, c in zip(ax.get_yticklabels(), rows):
+                label.set_color(colours[c])
         ax.set_ylim(len(rows), 0)
         ax.set_xlabel("time (s)")
         fig.colorbar(mesh, ax=ax, pad=0.01, label="concept activation z")
@@ -182,16 +189,20 @@ def window_importance_figure(spans: np.ndarray, importance: np.ndarray, *, title
 
 
 def global_importance_figure(concept_names: Sequence[str], importance: np.ndarray, *, title: str = "",
-                             top: int = 12) -> Figure:
-    """Horizontal bars of the ``top`` concepts by global importance G [C] (sorted, largest on top)."""
+                             top: int = 12, colours: Sequence[str] | None = None) -> Figure:
+    """Horizontal bars of the ``top`` concepts by global importance G [C] (sorted, largest on top).
+
+    colours: one per concept of the bank [C]; default: the palette for the first five bars, then grey.
+    """
     importance = np.asarray(importance, dtype=float)
     order = np.argsort(-importance)[:top]
     if (importance[order] > 0).any():
         order = order[importance[order] > 0]
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(figsize=(7.5, 0.36 * len(order) + 1.0))
-        ax.barh(np.arange(len(order)), importance[order], color=[PALETTE[i % len(PALETTE)] if i < 5 else MUTED
-                                                                 for i in range(len(order))], zorder=3)
+        bar_colours = ([colours[c] for c in order] if colours is not None else
+                       [PALETTE[i % len(PALETTE)] if i < 5 else MUTED for i in range(len(order))])
+        ax.barh(np.arange(len(order)), importance[order], color=bar_colours, zorder=3)
         ax.set_yticks(np.arange(len(order)), [concept_names[c] for c in order])
         ax.invert_yaxis()
         ax.grid(axis="y", visible=False)
@@ -206,7 +217,8 @@ def attention_maps_figure(spans: np.ndarray, maps: np.ndarray, concept_names: Se
                           title: str = "", columns: int = 3) -> Figure:
     """Temporal attention maps [n, T, T] of n concepts (rows = query window, columns = key window).
 
-    Both axes in seconds; each map has its own colour bar (rows sum to 1).
+    Both axes in seconds; one colour scale for all maps (0 to the largest weight of any map, one
+    colour bar), so a flat map looks flat next to a peaked one.
     """
     spans = np.asarray(spans, dtype=float)
     maps = np.asarray(maps, dtype=float)
@@ -214,21 +226,25 @@ def attention_maps_figure(spans: np.ndarray, maps: np.ndarray, concept_names: Se
     n = len(maps)
     columns = max(1, min(columns, n))
     rows = -(-n // columns)
+    vmax = max(float(maps.max()) if maps.size else 1.0, 1e-12)
     with plt.rc_context({**_STYLE, "axes.grid": False}):
         fig, axes = plt.subplots(rows, columns, figsize=(4.3 * columns, 3.9 * rows + (0.4 if title else 0)),
                                  squeeze=False, constrained_layout=True)
+        mesh = None
         for i, ax in enumerate(axes.flat):
             if i >= n:
                 ax.set_visible(False)
                 continue
-            mesh = ax.pcolormesh(edges, edges, maps[i], cmap="magma", vmin=0.0, shading="flat", rasterized=True)
+            mesh = ax.pcolormesh(edges, edges, maps[i], cmap="magma", vmin=0.0, vmax=vmax, shading="flat",
+                                 rasterized=True)
             ax.set_xlim(edges[0], edges[-1])
             ax.set_ylim(edges[-1], edges[0])
             ax.set_aspect("equal")
             ax.set_title(concept_names[i], fontsize=10)
             ax.set_xlabel("key window time (s)")
             ax.set_ylabel("query window time (s)")
-            fig.colorbar(mesh, ax=ax, shrink=0.82, pad=0.02, label="attention")
+        if mesh is not None:
+            fig.colorbar(mesh, ax=axes, shrink=0.82, pad=0.02, label="attention (shared scale)")
         if title:
             fig.suptitle(title, x=0.01, ha="left", fontweight="bold", fontsize=11)
     return fig

@@ -11,9 +11,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
+from motif.explain.colours import concept_colours
 from motif.explain.explain import VideoExplanation
-from motif.explain.figures import (attention_maps_figure, concept_timeline_figure, figure_png_bytes,
-                                   global_importance_figure, window_importance_figure, window_scores_figure)
+from motif.explain.figures import (attention_maps_figure, concept_timeline_figure, global_importance_figure,
+                                   save_figure, window_importance_figure, window_scores_figure)
 from motif.explain.report import write_report
 
 TIMELINE_CONCEPTS = 5
@@ -49,14 +50,17 @@ def explanation_figures(result: VideoExplanation, thumbnails: Mapping[int, np.nd
         keys = sorted(thumbnails)
         strip = {keys[i]: thumbnails[keys[i]] for i in evenly_spaced(len(keys), STRIP_THUMBNAILS)}
     labels = [f"{result.concept_names[c]}  (G={float(e.global_importance[c]):.2f})" for c in top]
+    colours = concept_colours(result.concept_names)
     figures = {
         "timeline": concept_timeline_figure(spans, result.output.concepts[:, top].numpy(), labels,
                                             window_importance=e.window_importance.numpy(), thumbnails=strip,
-                                            title=f"Top concepts for '{target}' over time"),
+                                            title=f"Top concepts for '{target}' over time",
+                                            colours=[colours[c] for c in top]),
         "window_importance": window_importance_figure(spans, e.window_importance.numpy(),
                                                       title=f"Window importance π for '{target}'"),
         "global_importance": global_importance_figure(result.concept_names, e.global_importance.numpy(),
-                                                      title=f"Global concept importance G for '{target}'"),
+                                                      title=f"Global concept importance G for '{target}'",
+                                                      colours=colours),
     }
     if result.attention_maps is not None:
         maps = result.attention_maps[-1].numpy()
@@ -73,23 +77,23 @@ def explanation_figures(result: VideoExplanation, thumbnails: Mapping[int, np.nd
 
 
 def write_explanation(result: VideoExplanation, out_dir: str | Path,
-                      thumbnails: Mapping[int, np.ndarray] | None = None) -> dict[str, Path]:
-    """Write explanation.json, <figure>.png and report.html into ``out_dir``; returns their paths."""
+                      thumbnails: Mapping[int, np.ndarray] | None = None, *,
+                      video_path: str | Path | None = None) -> dict[str, Path]:
+    """Write explanation.json, <figure>.png and report.html into ``out_dir``; returns their paths.
+
+    video_path: the explained clip, shown in report.html (embedded when small, else linked)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()
     paths = {"json": out_dir / "explanation.json"}
     paths["json"].write_text(json.dumps(data, indent=1, allow_nan=True))
-    pngs = {}
     for name, fig in explanation_figures(result, thumbnails).items():
-        pngs[name] = figure_png_bytes(fig)
-        paths[name] = out_dir / f"{name}.png"
-        paths[name].write_bytes(pngs[name])
+        paths[name] = save_figure(fig, out_dir / f"{name}.png")
     shown: dict[int, bytes] = {}
     if thumbnails:
         keys = sorted(thumbnails)
         chosen = {keys[i] for i in evenly_spaced(len(keys), REPORT_THUMBNAILS)}
         chosen |= {t for t in result.top_windows(3) if t in thumbnails}
         shown = {t: jpeg_bytes(thumbnails[t]) for t in sorted(chosen)}
-    paths["report"] = write_report(out_dir / "report.html", data, pngs, shown)
+    paths["report"] = write_report(out_dir / "report.html", result, shown, video_path=video_path)
     return paths

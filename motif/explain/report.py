@@ -1,57 +1,46 @@
-"""One self-contained HTML page per explained video: inline CSS, images as data URIs, no scripts,
-no network access."""
+"""report.html: one self-contained, interactive page per explained video.
+
+The page opens from disk with no network and no server. It holds the explanation as JSON (concept
+activations z [T, C], the classifier W [K, C] and b [K], τ, window spans, the attention maps of the
+top concepts) and a small script (``report.js``, inlined) that draws everything as inline SVG and
+canvas, and recomputes the readout after z exactly as the model does,
+
+    ℓ = z Wᵀ + b,   logit_k = (1/τ)·logsumexp_t(τ·ℓ[t,k]),   π = softmax_t(τ·ℓ[:,k]),   G[c] = Σ_t π_t z[t,c] W[k,c],
+
+so concept interventions (zero / set a concept, a window or a cell) are live in the page and equal
+the ``--intervene`` path of ``tools/explain.py``. Float arrays travel as little-endian float32 in
+base64 (exact, and smaller than decimal text); attention maps as 8-bit fractions of their shared
+maximum (they are only drawn).
+
+Scripting: ``window.motifReport`` (documented in ``report.js`` and in the README) gives the current
+logits, applies and resets interventions, moves the playhead and switches the class; ``<body>``
+gets ``data-ready="true"`` once the page has rendered.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
+import json
+import mimetypes
+import os
 from pathlib import Path
 from typing import Mapping
 
-_CSS = """
-:root { --ink:#1f2630; --muted:#66707c; --line:#e3e7ec; --card:#ffffff; --bg:#f5f7fa; --accent:#e45756;
-        --good:#2e8b57; --bad:#c0392b; --bar:#4c78a8; }
-* { box-sizing: border-box; }
-body { margin:0; background:var(--bg); color:var(--ink);
-       font: 14px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 28px 24px 48px; }
-header h1 { font-size: 24px; margin: 0 0 4px; }
-header .sub { color: var(--muted); }
-section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 18px 20px;
-          margin-top: 18px; }
-h2 { font-size: 16px; margin: 0 0 10px; }
-p.note { color: var(--muted); margin: 4px 0 12px; font-size: 13px; }
-.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 18px; }
-@media (max-width: 860px) { .grid { grid-template-columns: 1fr; } }
-.headline { display:flex; gap: 28px; flex-wrap: wrap; align-items: baseline; margin-top: 14px; }
-.headline .big { font-size: 28px; font-weight: 700; }
-.headline .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: middle; }
-th { color: var(--muted); font-weight: 600; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.bar { height: 10px; background: var(--bar); border-radius: 5px; min-width: 1px; }
-.bar.accent { background: var(--accent); }
-.barcell { width: 38%; }
-tr.explained td { font-weight: 700; }
-img.fig { max-width: 100%; height: auto; display: block; margin: 0 auto; }
-.badge { display:inline-block; padding: 2px 10px; border-radius: 999px; font-weight: 700; font-size: 12px; }
-.badge.ok { background: #e3f4ea; color: var(--good); } .badge.fail { background: #fbe3e0; color: var(--bad); }
-.equation { font: 15px/1.6 "SFMono-Regular", Menlo, Consolas, monospace; background: var(--bg);
-            padding: 10px 14px; border-radius: 8px; overflow-x: auto; }
-.strip { display: flex; gap: 10px; overflow-x: auto; padding-bottom: 8px; }
-.window { flex: 0 0 150px; border: 1px solid var(--line); border-radius: 8px; padding: 6px; background: #fff; }
-.window.top { border-color: var(--accent); box-shadow: 0 0 0 1px var(--accent) inset; }
-.window img { width: 100%; height: auto; border-radius: 4px; display: block; background: #ddd; }
-.window .time { font-size: 12px; color: var(--muted); margin: 4px 0 2px; display:flex; justify-content: space-between; }
-.window .pi { height: 6px; background: var(--line); border-radius: 3px; margin-bottom: 5px; }
-.window .pi div { height: 6px; background: var(--accent); border-radius: 3px; }
-.window ol { margin: 0; padding-left: 18px; font-size: 12px; }
-.window li span { color: var(--muted); font-variant-numeric: tabular-nums; }
-.delta.up { color: var(--good); } .delta.down { color: var(--bad); }
-code { background: var(--bg); padding: 1px 5px; border-radius: 4px; }
-footer { color: var(--muted); font-size: 12px; margin-top: 22px; }
-"""
+import numpy as np
+
+from motif.explain.colours import concept_colours
+from motif.explain.explain import VideoExplanation
+
+_ASSETS = Path(__file__).with_name("report_assets")
+EMBED_VIDEO_BYTES = 2 ** 20            # larger videos are linked by a path relative to report.html
+ATTENTION_BUDGET_BYTES = 600 * 2 ** 10  # 8-bit attention cells embedded (maps are dropped beyond it)
+PLAYABLE = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg",
+            ".mov": "video/mp4"}
+
+
+class ReportError(ValueError):
+    """The explanation cannot be rendered (e.g. it lacks the classifier the page recomputes with)."""
 
 
 def data_uri(payload: bytes, mime: str) -> str:
@@ -59,162 +48,119 @@ def data_uri(payload: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
 
 
-def _e(value) -> str:
-    return html.escape(str(value), quote=True)
+def _float32(values) -> str:
+    return base64.b64encode(np.ascontiguousarray(np.asarray(values, dtype="<f4")).tobytes()).decode("ascii")
 
 
-def _figure(figures: Mapping[str, bytes], name: str, alt: str) -> str:
-    if name not in figures:
-        return ""
-    return f'<img class="fig" alt="{_e(alt)}" src="{data_uri(figures[name], "image/png")}">'
+def concept_axis_names(concept_names: list[str], width: int) -> list[str]:
+    """A name per channel of the concept axis: the concept names themselves, or, for a model that gives
+    each concept ``m`` channels (``width = m·len(concept_names)``, channel-major), "name [j]"."""
+    if width == len(concept_names):
+        return list(concept_names)
+    if concept_names and width % len(concept_names) == 0:
+        per = width // len(concept_names)
+        return [f"{name} [{j}]" for j in range(per) for name in concept_names]
+    raise ReportError(f"the concept axis has {width} channels but there are {len(concept_names)} concept names")
 
 
-def _class_table(rows: list[dict], explained: int) -> str:
-    top = max((r["probability"] for r in rows), default=1.0) or 1.0
-    body = "".join(
-        f'<tr class="{"explained" if r["index"] == explained else ""}"><td>{i + 1}</td><td>{_e(r["class"])}</td>'
-        f'<td class="num">{r["probability"]:.1%}</td><td class="num">{r["logit"]:.3f}</td>'
-        f'<td class="barcell"><div class="bar{" accent" if r["index"] == explained else ""}" '
-        f'style="width:{100 * r["probability"] / top:.1f}%"></div></td></tr>'
-        for i, r in enumerate(rows))
-    return (f"<table><thead><tr><th>#</th><th>class</th><th>probability</th><th>logit</th><th></th></tr></thead>"
-            f"<tbody>{body}</tbody></table>")
+def _video_source(video_path: str | Path | None, out_dir: Path, embed_limit: int) -> dict:
+    if video_path is None:
+        return {}
+    video_path = Path(video_path)
+    mime = PLAYABLE.get(video_path.suffix.lower()) or mimetypes.guess_type(video_path.name)[0] or "video/mp4"
+    size = video_path.stat().st_size if video_path.is_file() else None
+    if size is not None and size <= embed_limit:
+        return {"src": data_uri(video_path.read_bytes(), mime), "embedded": True, "mime": mime,
+                "playable": video_path.suffix.lower() in PLAYABLE}
+    relative = os.path.relpath(video_path.resolve(), out_dir.resolve()).replace(os.sep, "/")
+    return {"src": relative, "embedded": False, "mime": mime, "playable": video_path.suffix.lower() in PLAYABLE}
 
 
-def _concept_table(rows: list[dict], logit: float, top: int) -> str:
-    rows = [r for r in rows[:top] if r["G"] > 0] or rows[:1]
-    peak = max((abs(r["G"]) for r in rows[:top]), default=1.0) or 1.0
-    body = "".join(
-        f'<tr><td>{_e(r["concept"])}</td><td class="num">{r["G"]:.3f}</td>'
-        f'<td class="num">{(r["G"] / logit if abs(logit) > 1e-12 else float("nan")):.0%}</td>'
-        f'<td class="num">{r["weight"]:.3f}</td><td class="num">{_e(r.get("peak_time", ""))}</td>'
-        f'<td class="barcell"><div class="bar" style="width:{100 * max(r["G"], 0) / peak:.1f}%"></div></td></tr>'
-        for r in rows[:top])
-    return ("<table><thead><tr><th>concept</th><th>G</th><th>of logit</th><th>weight</th>"
-            f"<th>peak (s)</th><th></th></tr></thead><tbody>{body}</tbody></table>")
+def _attention_payload(result: VideoExplanation, budget: int) -> dict:
+    if result.attention_maps is None:
+        return {"note": result.attention_note or "no attention maps"}
+    maps = result.attention_maps[-1].float().numpy()                     # [n, T, T], last layer
+    cells = maps.shape[-1] ** 2
+    keep = min(len(maps), max(budget // max(cells, 1), 0))
+    if keep == 0:
+        return {"note": f"maps of {maps.shape[-1]} windows are too large for the page; see attention.png"}
+    maps = maps[:keep]
+    scale = max(float(maps.max()), 1e-12)
+    quantised = np.clip(np.rint(maps / scale * 255.0), 0, 255).astype(np.uint8)
+    layers = int(result.attention_maps.shape[0])
+    return {"concepts": [int(c) for c in result.attention_concepts[:keep]], "scale": scale,
+            "layer": f"layer {layers} of {layers}", "maps": base64.b64encode(quantised.tobytes()).decode("ascii")}
 
 
-def _decomposition(d: dict) -> str:
-    ok = abs(d["residual"]) < d.get("tolerance", 1e-4)
-    badge = (f'<span class="badge {"ok" if ok else "fail"}">{"exact" if ok else "MISMATCH"}: '
-             f'residual {d["residual"]:.2e}</span>')
-    return (f'<div class="equation">logit = Σ<sub>c</sub> G[c] + b + H(π)/τ<br>'
-            f'{d["logit"]:.6f} = {d["sum_global_importance"]:.6f} + {d["bias"]:.6f} + '
-            f'{d["entropy"]:.6f}/{d["tau"]:g}</div><p>{badge}</p>'
-            '<p class="note">Each concept\'s G is its exact share of the class logit: the explanation is the '
-            'model\'s computation, not an approximation of it.</p>')
+def report_payload(result: VideoExplanation, thumbnails: Mapping[int, bytes] | None = None, *,
+                   video_path: str | Path | None = None, out_dir: str | Path = ".",
+                   embed_video_bytes: int = EMBED_VIDEO_BYTES,
+                   attention_budget_bytes: int = ATTENTION_BUDGET_BYTES) -> dict:
+    """The JSON the page reads: everything it draws and recomputes (see the module docstring).
 
-
-def _window_strip(windows: list[dict], thumbnails: Mapping[int, bytes], top_windows: set[int], limit: int) -> str:
-    peak = max((w["importance"] for w in windows), default=1.0) or 1.0
-    shown = [w for w in windows if w["index"] in thumbnails] or windows
-    cards = []
-    for w in shown[:limit]:
-        image = (f'<img alt="window {w["index"]}" src="{data_uri(thumbnails[w["index"]], "image/jpeg")}">'
-                 if w["index"] in thumbnails else "")
-        items = "".join(f'<li>{_e(c["concept"])} <span>{c["relevance"]:.2f}</span></li>' for c in w["top_concepts"][:3])
-        cards.append(
-            f'<div class="window{" top" if w["index"] in top_windows else ""}">{image}'
-            f'<div class="time"><span>#{w["index"]}</span><span>{w["start_s"]:.1f}–{w["end_s"]:.1f} s</span></div>'
-            f'<div class="pi" title="π = {w["importance"]:.3f}">'
-            f'<div style="width:{100 * w["importance"] / peak:.1f}%">'
-            f'</div></div><ol>{items}</ol></div>')
-    return f'<div class="strip">{"".join(cards)}</div>'
-
-
-def _interventions(block: dict, figures: Mapping[str, bytes]) -> str:
-    specs = "".join(f"<li><code>{_e(s)}</code></li>" for s in block["specs"])
-    before, after = block["before"], block["after"]
-    names = [r["class"] for r in before["top_classes"]]
-    names += [r["class"] for r in after["top_classes"] if r["class"] not in names]
-    prob_b = {r["class"]: r["probability"] for r in before["all_classes"]}
-    prob_a = {r["class"]: r["probability"] for r in after["all_classes"]}
-    rows = []
-    for name in names:
-        delta = prob_a[name] - prob_b[name]
-        rows.append(f'<tr><td>{_e(name)}</td><td class="num">{prob_b[name]:.1%}</td>'
-                    f'<td class="num">{prob_a[name]:.1%}</td>'
-                    f'<td class="num delta {"up" if delta > 0 else "down"}">{delta:+.1%}</td></tr>')
-    return (f"<section><h2>Intervention: before / after</h2><ul>{specs}</ul>"
-            f'<p>Prediction: <b>{_e(before["predicted"])}</b> → <b>{_e(after["predicted"])}</b>; '
-            f'logit of <b>{_e(block["class"])}</b>: {before["logit"]:.3f} → {after["logit"]:.3f}</p>'
-            "<table><thead><tr><th>class</th><th>before</th><th>after</th><th>change</th></tr></thead>"
-            f'<tbody>{"".join(rows)}</tbody></table>'
-            f'{_figure(figures, "intervention", "window scores before and after the intervention")}</section>')
-
-
-def _suggested_edits(edits: list[dict], target: str, windows: list[dict]) -> str:
-    rows = "".join(
-        f'<tr><td class="num">{e["window"]}</td><td class="num">{windows[e["window"]]["start_s"]:.1f}–'
-        f'{windows[e["window"]]["end_s"]:.1f} s</td><td>{_e(e["concept"])}</td><td class="num">{e["current"]:.3f} → '
-        f'{e["value"]:.3f}</td><td><code>{_e(e["intervene"])}</code></td></tr>' for e in edits)
-    command = " ".join(f'--intervene "{_e(e["intervene"])}"' for e in edits)
-    return (f"<section><h2>Concept edits towards <b>{_e(target)}</b></h2><p class='note'>The concept values whose "
-            "change moves the prediction most towards this class (first-order effect on the margin), each set "
-            "to a typical high or low value of that concept in this video. Apply them with "
-            f"<code>tools/explain.py ... {command}</code></p><table><thead><tr><th>window</th><th>time</th>"
-            f"<th>concept</th><th>z</th><th>intervention</th></tr></thead><tbody>{rows}</tbody></table></section>")
-
-
-def render_report(explanation: dict, figures: Mapping[str, bytes], thumbnails: Mapping[int, bytes], *,
-                  max_windows_in_strip: int = 64, top_concepts: int = 10) -> str:
-    """The HTML page of one explanation.
-
-    explanation: the dict written to explanation.json; figures: PNG bytes by name ("timeline",
-    "window_importance", "global_importance", "attention", "intervention"); thumbnails: JPEG bytes
-    per window index.
+    thumbnails: JPEG bytes per window index (any subset); video_path: the explained clip, embedded up
+    to ``embed_video_bytes``, else linked relative to ``out_dir`` (where report.html is written).
     """
-    video, pred, target = explanation["video"], explanation["prediction"], explanation["explained_class"]
-    windows = explanation["windows"]
-    top_windows = {w["index"] for w in sorted(windows, key=lambda w: -w["importance"])[:3]}
-    explaining = ("the prediction" if target["index"] == pred["index"]
-                  else f"class <b>{_e(target['class'])}</b> (not the prediction)")
-    attention = explanation.get("attention", {})
-    attention_html = (_figure(figures, "attention", "temporal attention maps") if "attention" in figures else
-                      f'<p class="note">{_e(attention.get("note", "No attention maps."))}</p>')
-    parts = [
-        f"<header><h1>{_e(video['id'])}</h1><div class='sub'>{video['num_windows']} windows · "
-        f"{video['duration_s']:.1f} s · explaining {explaining}</div>"
-        "<div class='headline'><div><div class='label'>prediction</div>"
-        f"<div class='big'>{_e(pred['class'])}</div></div>"
-        f"<div><div class='label'>probability</div><div class='big'>{pred['probability']:.1%}</div></div>"
-        f"<div><div class='label'>explained class logit</div><div class='big'>{target['logit']:.3f}</div></div>"
-        f"</div></header>",
-        "<section class='grid'><div><h2>Top classes</h2>"
-        f"{_class_table(explanation['top_classes'], target['index'])}</div>"
-        f"<div><h2>Decomposition check</h2>{_decomposition(explanation['decomposition'])}</div></section>",
-        "<section><h2>What the model saw, when</h2><p class='note'>Frames of the windows (top), the activations "
-        f"of the most important concepts for <b>{_e(target['class'])}</b> over time (middle), and how much each "
-        "window contributes to the class score, π (bottom; the exact weights of the log-sum-exp pooling).</p>"
-        f"{_figure(figures, 'timeline', 'concept timelines')}</section>",
-        "<section><h2>Windows</h2><p class='note'>Each window with its time span, its importance π (bar) and its "
-        "most relevant concepts r = z·w. Outlined: the three most important windows.</p>"
-        f"{_window_strip(windows, thumbnails, top_windows, max_windows_in_strip)}</section>",
-        f"<section class='grid'><div><h2>Top concepts</h2><p class='note'>G[c] = Σ<sub>t</sub> π<sub>t</sub> r[t,c]: "
-        f"the contribution of each concept to the logit of <b>{_e(target['class'])}</b>.</p>"
-        f"{_concept_table(explanation['global_importance'], target['logit'], top_concepts)}</div>"
-        f"<div>{_figure(figures, 'global_importance', 'global concept importance')}</div></section>",
-        "<section><h2>Temporal attention of the top concepts</h2><p class='note'>Row: the window that attends "
-        "(query), column: the window attended to (key); each concept has its own map.</p>"
-        f"{attention_html}</section>",
-    ]
-    if explanation.get("suggested_edits"):
-        parts.append(_suggested_edits(explanation["suggested_edits"], target["class"], windows))
-    if explanation.get("intervention"):
-        parts.append(_interventions(explanation["intervention"], figures))
-    model = explanation.get("model", {})
-    parts.append(f"<footer>motif · τ = {model.get('tau', '')} · {_e(model.get('variant', ''))} · "
-                 f"{model.get('num_concepts', '')} concepts · {model.get('num_classes', '')} classes</footer>")
+    if result.classifier_weight is None or result.classifier_bias is None:
+        raise ReportError("the explanation has no classifier (classifier_weight / classifier_bias); build it with "
+                          "motif.explain.explain_sequence")
+    z = result.output.concepts.float().numpy()                           # [T, C']
+    weight = result.classifier_weight.float().numpy()                    # [K, C']
+    if weight.shape[1] != z.shape[1]:
+        raise ReportError(f"the classifier reads {weight.shape[1]} concept channels but z has {z.shape[1]}")
+    names = concept_axis_names(result.concept_names, z.shape[1])
+    probabilities = result.probabilities
+    data = {
+        "video": {"id": result.video_id, "num_windows": int(z.shape[0]),
+                  "duration_s": float(result.spans[-1, 1] - result.spans[0, 0]) if len(result.spans) else 0.0,
+                  **{k: v for k, v in result.video_info.items() if isinstance(v, (str, int, float))},
+                  **_video_source(video_path, Path(out_dir), embed_video_bytes)},
+        "model": {k: v for k, v in result.model_info.items() if isinstance(v, (str, int, float))},
+        "tau": float(result.explanation.tau),
+        "classes": list(result.class_names),
+        "concepts": names,
+        "colours": concept_colours(names),
+        "explained": result.target,
+        "predicted": result.predicted,
+        "top_classes": probabilities.argsort(descending=True)[:5].tolist(),
+        "spans": [[round(float(a), 4), round(float(b), 4)] for a, b in result.spans.tolist()],
+        "shape": [int(z.shape[0]), int(z.shape[1]), int(weight.shape[0])],
+        "z": _float32(z),
+        "W": _float32(weight),
+        "b": _float32(result.classifier_bias.float().numpy()),
+        "model_logits": [float(v) for v in result.output.logits.tolist()],
+        "attention": _attention_payload(result, attention_budget_bytes),
+        "thumbnails": {str(t): data_uri(jpeg, "image/jpeg") for t, jpeg in sorted((thumbnails or {}).items())},
+    }
+    if result.intervention is not None:
+        data["cli_intervention"] = {
+            "specs": [s.text for s in result.intervention.specs],
+            "logits": [float(v) for v in result.intervention.after.logits.tolist()]}
+    return data
+
+
+def _asset(name: str) -> str:
+    return (_ASSETS / name).read_text(encoding="utf-8")
+
+
+def render_report(payload: dict) -> str:
+    """The HTML page of a ``report_payload``."""
+    title = f"{payload['video']['id']}: {payload['classes'][payload['predicted']]}"
+    data = json.dumps(payload, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    script = _asset("report.js").replace("</script", "<\\/script")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{_e(video['id'])}: {_e(pred['class'])}</title><style>{_CSS}</style></head><body><main>"
-            + "".join(parts) + "</main></body></html>")
+            f"<title>{html.escape(title)}</title><style>{_asset('report.css')}</style></head>"
+            f"<body data-ready='false'>{_asset('report.html')}"
+            f"<script type='application/json' id='motif-data'>{data}</script>"
+            f"<script>{script}</script></body></html>")
 
 
-def write_report(path: str | Path, explanation: dict, figures: Mapping[str, bytes],
-                 thumbnails: Mapping[int, bytes]) -> Path:
-    """Render and write report.html."""
+def write_report(path: str | Path, result: VideoExplanation, thumbnails: Mapping[int, bytes] | None = None, *,
+                 video_path: str | Path | None = None) -> Path:
+    """Render and write report.html (the clip embedded or linked relative to ``path``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(explanation, figures, thumbnails), encoding="utf-8")
+    payload = report_payload(result, thumbnails, video_path=video_path, out_dir=path.parent)
+    path.write_text(render_report(payload), encoding="utf-8")
     return path

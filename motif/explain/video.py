@@ -125,5 +125,5 @@ def explain_video(checkpoint: str | Path | MotifCheckpoint, video: str | Path, o
     paths: dict[str, Path] = {}
     if out_dir is not None:
         frames = window_thumbnails(video, ckpt.video) if thumbnails else None
-        paths = write_explanation(result, out_dir, frames)
+        paths = write_explanation(result, out_dir, frames, video_path=video)
     return result, paths
