@@ -3,6 +3,7 @@ before / after, the intervention syntax, and a self-contained report.html."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 from html.parser import HTMLParser
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
+from motif.explain.colours import COLOUR_WORDS, PALETTE, concept_colours, signed_term
 from motif.explain import (ExplanationError, InterventionSyntaxError, explain_sequence, parse_intervention,
                            parse_interventions, write_explanation)
 from motif.model import AttentionIntervention, ConceptIntervention
@@ -177,21 +179,74 @@ def test_only_one_attention_kind_at_a_time():
 # --- report.html ---------------------------------------------------------------------------------------
 
 
-def test_report_is_self_contained_and_parses(task, tmp_path):
+def _payload(page: str) -> dict:
+    start = page.index("<script type='application/json' id='motif-data'>")
+    body = page[start:].split(">", 1)[1]
+    return json.loads(body[:body.index("</script>")])
+
+
+def _float32(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4")
+
+
+def test_report_is_self_contained_and_holds_the_exact_readout(task, tmp_path):
     result = _explain(task, 1, interventions=["zero:window=2"])
     thumbnails = {t: np.random.default_rng(t).integers(0, 255, (18, 24, 3), dtype=np.uint8)
                   for t in range(len(task["test_x"][1]))}
     page = write_explanation(result, tmp_path, thumbnails)["report"].read_text()
-    assert "http://" not in page and "https://" not in page
+    assert "https://" not in page and page.count("http://") == page.count("http://www.w3.org/2000/svg")
     collector = _Collector()
     collector.feed(page)
     collector.close()
-    assert collector.urls and all(url.startswith("data:image/") for url in collector.urls)
-    assert not {"script", "link", "iframe", "object", "embed"} & set(collector.tags)
-    assert collector.tags[:3] == ["html", "head", "meta"] and "style" in collector.tags
-    assert collector.tags.count("img") == 4 + len(thumbnails)  # timeline, G, maps, intervention; a thumbnail per window
-    assert "url(" not in page and "@import" not in page
-    assert result.video_id in page and CLASS_NAMES[result.target] in page
+    assert all(url.startswith("data:") for url in collector.urls)  # no src / href leaves the file
+    assert not {"link", "iframe", "object", "embed"} & set(collector.tags) and collector.tags.count("script") == 2
+    assert "url(" not in page and "@import" not in page and "<script src" not in page
+    data = _payload(page)
+    t, c, k = data["shape"]
+    assert (t, c, k) == (len(task["test_x"][1]), len(CONCEPT_NAMES), len(CLASS_NAMES))
+    np.testing.assert_array_equal(_float32(data["z"]).reshape(t, c), result.output.concepts.numpy())
+    np.testing.assert_array_equal(_float32(data["W"]).reshape(k, c), task["model"].classifier.weight.detach().numpy())
+    np.testing.assert_array_equal(_float32(data["b"]), task["model"].classifier.bias.detach().numpy())
+    assert data["concepts"] == CONCEPT_NAMES and data["classes"] == CLASS_NAMES and len(data["thumbnails"]) == t
+    assert data["colours"][:3] == concept_colours(["red circle", "blue square", "green triangle"])
+    assert data["cli_intervention"]["specs"] == ["zero:window=2"]
+    maps = np.frombuffer(base64.b64decode(data["attention"]["maps"]), np.uint8)
+    assert maps.size == len(data["attention"]["concepts"]) * t * t and maps.max() == 255  # the shared maximum
+
+
+def test_report_links_a_large_clip_and_drops_maps_over_budget(task, tmp_path):
+    from motif.explain.report import report_payload
+    from motif.video import write_video
+
+    result = _explain(task, 1)
+    frames = [np.full((32, 48, 3), 9 * i % 255, np.uint8) for i in range(12)]
+    (tmp_path / "videos").mkdir()
+    clip = write_video(tmp_path / "videos" / "clip.mp4", frames, fps=4.0)
+    embedded = report_payload(result, video_path=clip, out_dir=tmp_path / "out")
+    assert embedded["video"]["src"].startswith("data:video/mp4;base64,") and not embedded["video"]["transcoded"]
+    linked = report_payload(result, video_path=clip, out_dir=tmp_path / "out", embed_video_bytes=10,
+                            attention_budget_bytes=len(result.spans) ** 2)
+    assert linked["video"]["src"] == "../videos/clip.mp4" and not linked["video"]["embedded"]
+    assert len(linked["attention"]["concepts"]) == 1
+    none = report_payload(result, attention_budget_bytes=0)
+    assert "too large" in none["attention"]["note"] and none["video"]["num_windows"] == len(result.spans)
+
+
+def test_concept_axis_names_follow_the_checkpoint():
+    from motif.explain.report import ReportError, concept_axis_names
+
+    assert concept_axis_names(["a", "b"], 2) == ["a", "b"]
+    assert concept_axis_names(["a", "b"], 4) == ["a [0]", "b [0]", "a [1]", "b [1]"]
+    with pytest.raises(ReportError, match="3 channels but there are 2 concept names"):
+        concept_axis_names(["a", "b"], 3)
+
+
+def test_concept_colours_follow_colour_words():
+    colours = concept_colours(["red circle", "a Blue square", "jumping", "red square", "paddle"])
+    assert colours[0] == COLOUR_WORDS["red"] and colours[1] == COLOUR_WORDS["blue"]
+    assert colours[3] != colours[0] and colours[3].startswith("#")  # a shade of red, apart from the first
+    assert colours[2] == PALETTE[2] and colours[4] == PALETTE[4]  # by bank index: stable in every view
+    assert signed_term(-0.145) == "− 0.145" and signed_term(10.6, 2) == "+ 10.60"
 
 
 # --- from a video file ----------------------------------------------------------------------------------------
@@ -242,6 +297,7 @@ def test_explain_video_writes_a_report(video_checkpoint, tmp_path):
     assert abs(data["decomposition"]["residual"]) < 1e-4
     page = paths["report"].read_text()
     assert page.count("data:image/jpeg") == 6  # a thumbnail per window
+    assert '"src":"data:video/mp4;base64,' in page  # the clip, embedded
 
 
 def test_explain_tool_reports_a_bad_video_clearly(video_checkpoint, tmp_path, capsys, monkeypatch):

@@ -22,21 +22,28 @@ from __future__ import annotations
 import base64
 import html
 import json
-import mimetypes
+import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Mapping
 
+import av
 import numpy as np
 
 from motif.explain.colours import concept_colours
 from motif.explain.explain import VideoExplanation
+from motif.video import write_video
+
+log = logging.getLogger(__name__)
 
 _ASSETS = Path(__file__).with_name("report_assets")
 EMBED_VIDEO_BYTES = 2 ** 20            # larger videos are linked by a path relative to report.html
 ATTENTION_BUDGET_BYTES = 600 * 2 ** 10  # 8-bit attention cells embedded (maps are dropped beyond it)
-PLAYABLE = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg",
-            ".mov": "video/mp4"}
+PLAYABLE = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".mov": "video/mp4"}
+BROWSER_CODECS = ("h264", "vp8", "vp9", "av1")
+REPORT_CLIP = "clip.mp4"                # a re-encoded clip too large to embed, written beside report.html
 
 
 class ReportError(ValueError):
@@ -63,17 +70,52 @@ def concept_axis_names(concept_names: list[str], width: int) -> list[str]:
     raise ReportError(f"the concept axis has {width} channels but there are {len(concept_names)} concept names")
 
 
+def _browser_codec(path: Path) -> tuple[bool, float]:
+    """Whether browsers decode ``path`` as it is (H.264 / VP8 / VP9 / AV1 in mp4 / webm), and its fps."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+        return stream.codec_context.name in BROWSER_CODECS and path.suffix.lower() in PLAYABLE, fps
+
+
+def _transcode(path: Path, target: Path, fps: float, max_height: int = 360) -> Path:
+    """``path`` re-encoded as H.264 mp4 (even size, at most ``max_height`` rows) for the browser."""
+    def frames():
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                height = min(max_height, frame.height)
+                width = max(2, round(frame.width * height / frame.height / 2) * 2)
+                yield frame.reformat(width=width, height=height - height % 2, format="rgb24").to_ndarray()
+
+    return write_video(target, frames(), fps, options={"crf": "28", "preset": "veryfast"},
+                       container_options={"movflags": "faststart"})
+
+
 def _video_source(video_path: str | Path | None, out_dir: Path, embed_limit: int) -> dict:
+    """How the page shows the clip: ``src`` a data URL (up to ``embed_limit`` bytes) or a path relative to
+    ``out_dir``. A codec browsers cannot play (e.g. MPEG-4 part 2, the usual .avi) is re-encoded as H.264;
+    a clip that cannot be read is linked as it is and the page says it cannot play it."""
     if video_path is None:
         return {}
     video_path = Path(video_path)
-    mime = PLAYABLE.get(video_path.suffix.lower()) or mimetypes.guess_type(video_path.name)[0] or "video/mp4"
-    size = video_path.stat().st_size if video_path.is_file() else None
-    if size is not None and size <= embed_limit:
-        return {"src": data_uri(video_path.read_bytes(), mime), "embedded": True, "mime": mime,
-                "playable": video_path.suffix.lower() in PLAYABLE}
-    relative = os.path.relpath(video_path.resolve(), out_dir.resolve()).replace(os.sep, "/")
-    return {"src": relative, "embedded": False, "mime": mime, "playable": video_path.suffix.lower() in PLAYABLE}
+    try:
+        playable, fps = _browser_codec(video_path)
+        clip = video_path
+        if not playable:
+            with tempfile.TemporaryDirectory() as tmp:
+                converted = _transcode(video_path, Path(tmp) / "clip.mp4", fps)
+                if converted.stat().st_size <= embed_limit:
+                    return {"src": data_uri(converted.read_bytes(), "video/mp4"), "embedded": True,
+                            "transcoded": True}
+                clip = Path(shutil.move(str(converted), out_dir / REPORT_CLIP))
+        if clip.stat().st_size <= embed_limit:
+            return {"src": data_uri(clip.read_bytes(), PLAYABLE[clip.suffix.lower()]), "embedded": True,
+                    "transcoded": clip != video_path}
+    except (av.FFmpegError, OSError, IndexError) as exc:
+        log.warning("report.html links %s as it is (cannot prepare it for the browser: %s)", video_path, exc)
+        clip = video_path
+    relative = os.path.relpath(Path(clip).resolve(), out_dir.resolve()).replace(os.sep, "/")
+    return {"src": relative, "embedded": False, "transcoded": Path(clip) != video_path}
 
 
 def _attention_payload(result: VideoExplanation, budget: int) -> dict:

@@ -639,7 +639,8 @@
     box.appendChild(video);
     const note = document.createElement("p");
     note.className = "note";
-    note.textContent = v.embedded ? `${v.path || "the clip"} (embedded)` : `linked: ${v.src}`;
+    note.textContent = (v.embedded ? `${v.path || "the clip"} (embedded` : `linked: ${v.src} (`) +
+      (v.transcoded ? ", re-encoded as H.264 for the browser)" : ")");
     box.appendChild(note);
     video.addEventListener("error", () => { note.textContent = `This browser cannot play ${v.path || v.src}; the playhead still works.`; video.remove(); video = null; });
     video.addEventListener("timeupdate", () => setTime(video.currentTime, true));
