@@ -23,6 +23,7 @@
  *   seek(seconds)       move the playhead (and the video); time(), window() read it back
  *   setClass(k|name)    explain another class; currentClass()
  *   setContrast(a, b)   contrast two classes
+ *   renderedAt          milliseconds from the start of navigation to the end of the first render
  * <body data-ready="true"> is set once the page has rendered.
  */
 "use strict";
@@ -741,5 +742,6 @@
   renderMaps();
   renderFooter();
   setTime(spans[0][0], true);
+  window.motifReport.renderedAt = performance.now();
   document.body.dataset.ready = "true";
 })();
