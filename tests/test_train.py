@@ -70,14 +70,46 @@ def test_checkpoint_errors_name_the_file(tmp_path, trained_run):
         load_motif_checkpoint(lightning_ckpt)
 
 
-def test_wandb_offline_run_has_concept_timelines(trained_run):
-    run_dir = trained_run[2]
-    runs = list((run_dir / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1
-    media = runs[0] / "files" / "media"
-    for kind in ("timeline", "heatmap", "attention"):
-        assert list((media / "images" / "media" / kind).glob("*.png")), kind
-    assert list((media / "table" / "concepts").glob("top_per_class*.table.json"))
+def test_wandb_offline_runs_hold_timelines_config_and_groups(trained_run):
+    from helpers_wandb import offline_run_records
+    from motif.training.callbacks import WINDOW_COLUMNS
+
+    cfg, metrics, run_dir = trained_run
+    runs = {r["job_type"]: (path, r) for path in (run_dir / "wandb").glob("offline-run-*")
+            for r in [offline_run_records(path)]}
+    assert sorted(runs) == ["baseline", "train"]
+    assert {r["group"] for _, r in runs.values()} == {"run"}
+    path, train = runs["train"]
+    assert {"data", "model", "backbone", "concepts", "optim", "logger"} <= set(train["config"])  # the full config
+    assert train["config"]["data"]["format"] == "synthetic_order" and "synthetic_order" in train["tags"]
+    videos = {key.split("/")[1] for key in train["keys"] if key.startswith("timeline/")}
+    assert len(videos) == 2
+    for video in videos:
+        for chart in ("windows", "z_table", "pi_table", "heatmap_table"):
+            assert f"timeline/{video}/{chart}" in train["keys"], (video, chart)
+        for kind in ("timeline", "heatmap", "attention"):
+            assert f"media/{kind}/{video}" in train["keys"]
+        assert train["charts"][f"timeline/{video}/z"] == "wandb/lineseries/v0"
+        assert train["charts"][f"timeline/{video}/heatmap"] == "wandb/confusion_matrix/v1"
+    assert "concepts/top_per_class" in train["keys"]
+    table = json.loads(next((path / "files" / "media" / "table" / "timeline").rglob("windows*.table.json")).read_text())
+    assert table["columns"] == WINDOW_COLUMNS and len(table["data"]) % 12 == 0  # windows x every concept (C = 12)
+    _, baseline = runs["baseline"]
+    assert "full_attention.test_acc" in baseline["summary_keys"] and "mean_cbm.test_acc" in baseline["summary_keys"]
+    assert any(key.startswith("val/") for key in baseline["keys"])  # the ablation's training curves
+
+
+def test_logged_validation_videos_cover_the_classes():
+    from types import SimpleNamespace
+
+    from motif.training.callbacks import videos_per_class
+
+    items = [SimpleNamespace(video_id=f"v{i:02d}", label=i // 10) for i in range(30)]  # 3 classes, sorted by name
+    chosen = videos_per_class(items, 4, seed=0)
+    assert [it.label for it in chosen] == [0, 1, 2, 0] and len({it.video_id for it in chosen}) == 4
+    assert [it.video_id for it in videos_per_class(items, 4, seed=0)] == [it.video_id for it in chosen]
+    assert [it.video_id for it in videos_per_class(items, 4, seed=1)] != [it.video_id for it in chosen]
+    assert len(videos_per_class(items[:2], 5, seed=0)) == 2
 
 
 def test_resume_continues_from_last_checkpoint(tmp_path):

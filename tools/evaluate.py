@@ -1,10 +1,11 @@
 """Evaluate a trained run: accuracy, faithfulness of the explanations (top-k vs random removals),
 attention and corrective interventions, sparsity, and ground-truth scores where labels exist.
 
-    python tools/evaluate.py --run runs/synthetic [--trials 10] [--device auto] [--wandb]
+    python tools/evaluate.py --run runs/synthetic [--trials 10] [--device auto] [--no-wandb]
 
 Writes CSV / JSON tables and PNG plots into <run>/evaluation/ (one folder per split when the run
-has several, plus summary.json with mean ± std over splits).
+has several, plus summary.json with mean ± std over splits). When the training run logged to wandb,
+the results are logged too, to a run of the same group with job_type "evaluate".
 """
 
 from __future__ import annotations
@@ -22,20 +23,15 @@ from motif.explain.evaluation import json_safe
 from motif.explain.runs import RunDirectoryError, load_test_sets
 from motif.logs import configure_logging
 from motif.training.checkpoint import CheckpointError
-from motif.training.loggers import resolve_wandb_mode
+from motif.training.loggers import start_wandb_run
 
 
-def start_wandb_run(run_dir: Path, out_root: Path):
-    """A wandb run with the training run's wandb settings (None when wandb is disabled)."""
-    import wandb
-
-    settings = load_config(run_dir / "config.yaml").logger.wandb
-    mode = resolve_wandb_mode(settings.mode)
-    if mode == "disabled":
+def evaluation_wandb_run(run_dir: Path):
+    """A wandb run (job_type evaluate, in the training run's group, with its config) when the training run
+    used wandb (it has a wandb folder and its mode is not disabled); otherwise None."""
+    if not any(run_dir.glob("wandb")) and not any(run_dir.glob("*/wandb")):
         return None
-    out_root.mkdir(parents=True, exist_ok=True)
-    return wandb.init(project=settings.project, entity=settings.entity, name=f"{run_dir.name}-evaluation",
-                      tags=list(settings.tags), dir=str(out_root), mode=mode, job_type="evaluation")
+    return start_wandb_run(load_config(run_dir / "config.yaml"), run_dir, f"{run_dir.name}-evaluation", "evaluate")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     parser.add_argument("--no-attention", action="store_true", help="skip the attention interventions")
-    parser.add_argument("--wandb", action="store_true", help="also log to a wandb run (offline without an API key)")
+    parser.add_argument("--no-wandb", action="store_true",
+                        help="do not log to wandb even though the training run did")
     args = parser.parse_args(argv)
     configure_logging()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -59,9 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RunDirectoryError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    wandb_run = None
-    if args.wandb:
-        wandb_run = start_wandb_run(run_dir, out_root)
+    wandb_run = None if args.no_wandb else evaluation_wandb_run(run_dir)
     results = {}
     for item in sets:
         ckpt = item.checkpoint

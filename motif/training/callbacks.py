@@ -1,77 +1,159 @@
-"""wandb dashboards of concept timelines, logged from a fixed set of validation videos."""
+"""wandb dashboards of concept timelines, logged as data from a fixed set of validation videos."""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
+import io
+import random
+
 import pytorch_lightning as pl
 import torch
 import wandb
+from PIL import Image
 
-from motif.explain.figures import attention_maps_figure, concept_heatmap_figure, concept_timeline_figure
+from motif.explain.colours import concept_colours
+from motif.explain.report import concept_axis_names
+from motif.explain.figures import (attention_maps_figure, concept_heatmap_figure, concept_timeline_figure,
+                                   figure_png_bytes)
 from motif.model import explain
 from motif.training.loggers import wandb_logger
 from motif.training.prepare import PreparedData
 
+WINDOW_COLUMNS = ["video", "window", "start_s", "end_s", "concept", "z", "r", "pi"]
+
+
+def videos_per_class(items: list, num_videos: int, seed: int) -> list:
+    """Up to ``num_videos`` items covering the classes: one per class (a seeded random pick within each class,
+    classes in label order), then further rounds of picks while videos remain."""
+    rng = random.Random(seed)
+    by_class: dict[int, list] = {}
+    for item in sorted(items, key=lambda it: it.video_id):
+        by_class.setdefault(int(item.label), []).append(item)
+    for members in by_class.values():
+        rng.shuffle(members)
+    chosen = []
+    while len(chosen) < num_videos and any(by_class.values()):
+        for label in sorted(by_class):
+            if by_class[label] and len(chosen) < num_videos:
+                chosen.append(by_class[label].pop(0))
+    return chosen
+
 
 class ConceptTimelineCallback(pl.Callback):
-    """Every ``every_n_epochs`` validation epochs (and the first), for ``num_videos`` fixed validation videos:
-    a timeline of the top-k concepts (by global importance G for the predicted class, x axis in seconds),
-    a [C, T] concept heatmap, the attention maps of the top concepts (last layer), and one table of the
-    classifier's top concepts per class with their weights. Rank 0 only; the maps are computed here,
+    """Concept timelines of ``num_videos`` validation videos (one per class, seeded), logged as data.
+
+    Every ``every_n_epochs`` validation epochs (and the first and last), for each video: a
+    ``wandb.Table`` of per-window rows (video, window, start_s, end_s, concept, z, r, pi) of its
+    ``table_concepts`` most important concepts (by global importance G for the predicted class), a
+    line-series chart of the top-k concepts' z over time (seconds) and a line chart of π, and a
+    table-backed [C, T] heatmap of z. At the end of training, as a supplement: PNG figures (timeline,
+    heatmap, attention maps of the top concepts, saved with a tight bounding box so legends are whole)
+    and one table of each class's top classifier weights. Rank 0 only; the maps are computed here,
     never during training steps.
     """
 
     def __init__(self, data: PreparedData, every_n_epochs: int = 5, num_videos: int = 4, top_k: int = 5,
-                 heatmap_concepts: int = 40):
-        self.videos = sorted(data.val, key=lambda it: it.video_id)[:num_videos]
+                 table_concepts: int = 40, seed: int = 0):
+        self.videos = videos_per_class(data.val, num_videos, seed)
         self.class_names, self.concept_names = data.class_names, data.concept_names
-        self.every_n_epochs, self.top_k, self.heatmap_concepts = max(1, every_n_epochs), top_k, heatmap_concepts
+        self.every_n_epochs, self.top_k, self.table_concepts = max(1, every_n_epochs), top_k, table_concepts
 
     def _due(self, trainer: pl.Trainer) -> bool:
         epoch = trainer.current_epoch
         return epoch == 0 or (epoch + 1) % self.every_n_epochs == 0 or epoch + 1 == trainer.max_epochs
 
+    def _logger(self, trainer: pl.Trainer):
+        logger = wandb_logger(trainer.loggers)
+        if trainer.sanity_checking or not trainer.is_global_zero or logger is None:
+            return None
+        return logger
+
     @torch.no_grad()
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        logger = wandb_logger(trainer.loggers)
-        if trainer.sanity_checking or not trainer.is_global_zero or logger is None or not self._due(trainer):
+        logger = self._logger(trainer)
+        if logger is None or not self._due(trainer):
             return
+        payload: dict = {}
+        for item, view in self._views(pl_module):
+            payload.update(self._video_data(item, view))
+        payload["trainer/global_step"] = trainer.global_step
+        logger.experiment.log(payload)
+
+    @torch.no_grad()
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        logger = self._logger(trainer)
+        if logger is None:
+            return
+        payload: dict = {"concepts/top_per_class": self._class_table(pl_module.model)}
+        for item, view in self._views(pl_module):
+            payload.update(self._video_images(item, view))
+        logger.experiment.log(payload)
+
+    def _views(self, pl_module: pl.LightningModule):
+        """(item, view) per logged video; view: a name and a colour per channel of the concept axis, z [T, C],
+        r [T, C], π [T], G [C], the predicted class, its probability and the last layer's attention maps
+        (or None)."""
         model = pl_module.model
         was_training = model.training
         model.eval()
-        payload: dict = {}
-        for item in self.videos:
-            payload.update(self._video_media(model, item, pl_module.device))
-        payload["concepts/top_per_class"] = self._class_table(model)
-        payload["trainer/global_step"] = trainer.global_step
-        logger.experiment.log(payload)
-        model.train(was_training)
+        try:
+            for item in self.videos:
+                out = model(item.concepts.float()[None].to(pl_module.device), return_attention=True)
+                probs = out.logits[0].softmax(-1)
+                k = int(probs.argmax())
+                e = explain(model, out, class_index=k)
+                attention = out.attentions[-1][0].cpu() if out.attentions else None
+                names = concept_axis_names(self.concept_names, out.concepts.shape[-1])
+                yield item, {"names": names, "colours": concept_colours(names), "z": out.concepts[0].cpu(), "r": e.relevance[0].cpu(), "pi": e.window_importance[0].cpu(),
+                             "G": e.global_importance[0].cpu(), "k": k, "p": float(probs[k]), "attention": attention}
+        finally:
+            model.train(was_training)
 
-    def _video_media(self, model, item, device) -> dict:
-        x = item.concepts.float()[None].to(device)
-        out = model(x, return_attention=True)
-        probs = out.logits[0].softmax(-1)
-        k = int(probs.argmax())
-        exp = explain(model, out, class_index=k)
-        top = exp.global_importance[0].topk(min(self.top_k, len(self.concept_names))).indices
-        spans = item.spans.numpy()
-        z = out.concepts[0].cpu()
-        title = f"predicted '{self.class_names[k]}' (p={float(probs[k]):.2f}), true '{self.class_names[item.label]}'"
-        names = [self.concept_names[c] for c in top.tolist()]
-        figures = {
-            "timeline": concept_timeline_figure(spans, z[:, top].numpy(), names,
-                                                window_importance=exp.window_importance[0].cpu().numpy(), title=title),
-            "heatmap": concept_heatmap_figure(spans, z.numpy(), self.concept_names, max_concepts=self.heatmap_concepts,
-                                              order=exp.global_importance[0].argsort(descending=True).tolist()),
+    def _key(self, item) -> str:
+        return item.video_id.replace("/", "_")
+
+    def _title(self, item, view) -> str:
+        return (f"{item.video_id}: predicted '{self.class_names[view['k']]}' (p={view['p']:.2f}), "
+                f"true '{self.class_names[item.label]}'")
+
+    def _video_data(self, item, view) -> dict:
+        key, spans = self._key(item), item.spans.float()
+        z, r, pi, g = view["z"], view["r"], view["pi"], view["G"]
+        shown = g.argsort(descending=True)[:min(self.table_concepts, z.shape[1])].tolist()
+        rows = [[item.video_id, t, float(spans[t, 0]), float(spans[t, 1]), view["names"][c], float(z[t, c]),
+                 float(r[t, c]), float(pi[t])] for c in shown for t in range(z.shape[0])]
+        centres = spans.mean(dim=1).tolist()
+        top = shown[:self.top_k]
+        heatmap = wandb.Table(columns=["concept", "window", "z"],
+                              data=[[view["names"][c], t, float(z[t, c])] for c in shown for t in range(z.shape[0])])
+        pi_table = wandb.Table(columns=["time_s", "pi"], data=[[x, float(v)] for x, v in zip(centres, pi.tolist())])
+        return {
+            f"timeline/{key}/windows": wandb.Table(columns=WINDOW_COLUMNS, data=rows),
+            f"timeline/{key}/z": wandb.plot.line_series(
+                xs=centres, ys=[z[:, c].tolist() for c in top], keys=[view["names"][c] for c in top],
+                title=self._title(item, view), xname="time (s)"),
+            f"timeline/{key}/pi": wandb.plot.line(pi_table, "time_s", "pi", title=f"window importance π, {item.video_id}"),
+            f"timeline/{key}/heatmap": wandb.plot_table(
+                "wandb/confusion_matrix/v1", heatmap, {"Actual": "concept", "Predicted": "window", "nPredictions": "z"},
+                {"title": f"concept activations z [C, T], {item.video_id}"}),
         }
-        if out.attentions and out.attentions[-1].shape[1] == len(self.concept_names):
-            maps = out.attentions[-1][0, top[:3]].cpu().numpy()
-            figures["attention"] = attention_maps_figure(spans, maps, names[:3], title="attention (last layer)")
-        key = item.video_id.replace("/", "_")
-        media = {f"media/{kind}/{key}": wandb.Image(fig, caption=item.video_id) for kind, fig in figures.items()}
-        for fig in figures.values():
-            plt.close(fig)
-        return media
+
+    def _video_images(self, item, view) -> dict:
+        spans = item.spans.numpy()
+        z, g = view["z"], view["G"]
+        top = g.topk(min(self.top_k, z.shape[1])).indices.tolist()
+        names = [view["names"][c] for c in top]
+        figures = {
+            "timeline": concept_timeline_figure(spans, z[:, top].numpy(), names, window_importance=view["pi"].numpy(),
+                                                title=self._title(item, view), colours=[view["colours"][c] for c in top]),
+            "heatmap": concept_heatmap_figure(spans, z.numpy(), view["names"], max_concepts=self.table_concepts,
+                                              order=g.argsort(descending=True).tolist(), colours=view["colours"]),
+        }
+        if view["attention"] is not None and view["attention"].shape[0] == z.shape[1]:
+            figures["attention"] = attention_maps_figure(spans, view["attention"][top[:3]].numpy(), names[:3],
+                                                         title="attention (last layer)")
+        key = self._key(item)
+        return {f"media/{kind}/{key}": wandb.Image(Image.open(io.BytesIO(figure_png_bytes(fig))), caption=item.video_id)
+                for kind, fig in figures.items()}
 
     def _class_table(self, model) -> wandb.Table:
         weight = model.classifier.weight.detach().cpu()

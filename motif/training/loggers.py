@@ -1,4 +1,10 @@
-"""Loggers of a run: a CSV log always, wandb online / offline / disabled without start-up hangs."""
+"""Loggers of a run: a CSV log always, wandb online / offline / disabled without start-up hangs.
+
+Every wandb run of a training run shares its ``group`` (the run name) and the full resolved config;
+``job_type`` says what it is: ``train`` (the model), ``baseline`` (the full-attention ablation and the
+baselines' results), ``evaluate`` (``tools/evaluate.py``). Tags: ``logger.wandb.tags`` plus the model
+variant and the data format.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from pathlib import Path
 import wandb
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+
+from motif.config import config_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +41,26 @@ def resolve_wandb_mode(mode: str) -> str:
     return mode
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str) -> list[Logger]:
+def wandb_run_settings(cfg: DictConfig, job_type: str) -> dict:
+    """The ``wandb.init`` arguments every wandb run of this config shares (no mode, name or dir)."""
+    wb = cfg.logger.wandb
+    tags = list(dict.fromkeys([*wb.tags, str(cfg.model.variant), str(cfg.data.format)]))
+    return {"project": wb.project, "entity": wb.entity, "group": str(cfg.name), "job_type": job_type, "tags": tags,
+            "config": config_to_dict(cfg)}
+
+
+def start_wandb_run(cfg: DictConfig, run_dir: Path, name: str, job_type: str):
+    """A wandb run of its own beside any open one (``reinit="create_new"``; the global ``wandb.run`` is left
+    alone), in this config's group; None when wandb is disabled. The caller finishes it."""
+    mode = resolve_wandb_mode(cfg.logger.wandb.mode)
+    if mode == "disabled":
+        return None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return wandb.init(name=name, dir=str(run_dir), mode=mode, reinit="create_new",
+                      **wandb_run_settings(cfg, job_type))
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, job_type: str = "train") -> list[Logger]:
     loggers: list[Logger] = []
     if cfg.logger.csv:
         loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=""))
@@ -43,9 +70,8 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str) -> list[Logger]
             log.warning("Finishing the wandb run %s left open in this process before starting %s",
                         wandb.run.name, run_name)
             wandb.finish()
-        wb = cfg.logger.wandb
-        loggers.append(WandbLogger(project=wb.project, entity=wb.entity, name=wb.name or run_name,
-                                   tags=list(wb.tags), save_dir=str(run_dir), mode=mode))
+        loggers.append(WandbLogger(name=cfg.logger.wandb.name or run_name, save_dir=str(run_dir), mode=mode,
+                                   **wandb_run_settings(cfg, job_type)))
         log.info("wandb logging %s to %s", mode, run_dir / "wandb")
     return loggers
 

@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from motif.config import config_to_dict, run_dir_of, save_config, split_dir_of
@@ -20,7 +21,7 @@ from motif.training.baselines import (evaluate_bottleneck, linear_baseline, shuf
 from motif.training.callbacks import ConceptTimelineCallback
 from motif.training.checkpoint import save_motif_checkpoint
 from motif.training.data import ConceptSequenceDataModule
-from motif.training.loggers import build_loggers, wandb_logger
+from motif.training.loggers import build_loggers, start_wandb_run, wandb_logger
 from motif.training.module import MotifModule, class_weights_from_labels
 from motif.training.prepare import PreparedData, prepare_data
 
@@ -68,7 +69,7 @@ def fit_bottleneck(cfg: DictConfig, data: PreparedData, out_dir: Path, variant: 
     if media and wandb_logger(loggers) is not None:
         w = cfg.logger.wandb
         callbacks.append(ConceptTimelineCallback(data, every_n_epochs=w.media_every_n_epochs,
-                                                 num_videos=w.num_videos, top_k=w.top_k))
+                                                 num_videos=w.num_videos, top_k=w.top_k, seed=cfg.seed))
     trainer = _trainer(cfg, out_dir, loggers, callbacks)
     last = ckpt_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
@@ -99,9 +100,12 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
     module, trainer = fit_bottleneck(cfg, data, out_dir, cfg.model.variant, loggers=loggers, resume=resume,
                                      media=True)
     epochs = trainer.current_epoch
-    full = None
+    full = baseline_run = None
     if cfg.baselines.full_attention and cfg.model.variant != "full":
-        full, _ = fit_bottleneck(cfg, data, out_dir, "full", loggers=[], resume=resume)
+        if wandb_logger(loggers) is not None and trainer.is_global_zero:  # its own wandb run, job_type baseline
+            baseline_run = start_wandb_run(cfg, out_dir, f"{run_name}-baselines", "baseline")
+        full, _ = fit_bottleneck(cfg, data, out_dir, "full", resume=resume,
+                                 loggers=[WandbLogger(experiment=baseline_run)] if baseline_run is not None else [])
     if trainer.global_rank != 0:
         return None
 
@@ -115,6 +119,9 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
     if cfg.baselines.time_shuffle:
         metrics["shuffled_test_acc"] = evaluate_bottleneck(model, shuffle_windows(data.test, cfg.seed), bs).acc
     metrics["baselines"] = run_baselines(cfg, data, full)
+    if baseline_run is not None:
+        baseline_run.summary.update(_flatten(metrics["baselines"]))
+        baseline_run.finish()
     metrics["seconds"] = time.perf_counter() - start
 
     save_motif_checkpoint(out_dir / "best.ckpt", model=model, model_kwargs=module.hparams["model_kwargs"],
@@ -252,6 +259,8 @@ def summarize_run(run_dir: str | Path) -> str:
         lines += [f"  {path}" for path in reports]
     wandb_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     if wandb_runs:
-        lines.append(f"\nwandb offline run: {wandb_runs[-1]}  (upload with: wandb sync {wandb_runs[-1]})")
+        lines.append(f"\nwandb offline runs (train, baselines, evaluation; upload with: wandb sync "
+                     f"{run_dir / 'wandb' / 'offline-run-*'}):")
+        lines += [f"  {path}" for path in wandb_runs]
     lines.append(f"checkpoint: {run_dir / 'best.ckpt'}")
     return "\n".join(lines)
