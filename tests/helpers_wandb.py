@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 BLOCK = 32768                           # the log is written in blocks (LevelDB log format)
@@ -37,16 +38,27 @@ def _records(path: Path):
             pos += BLOCK - pos % BLOCK if pos % BLOCK else 0
 
 
-def offline_run_records(run_dir: Path) -> dict:
+def offline_run_records(run_dir: Path, timeout: float = 60.0) -> dict:
     """{"name", "group", "job_type", "tags", "config" (top-level key -> value), "keys" (logged history
-    keys), "summary_keys", "charts" (custom chart key -> its preset)} of an offline-run-* folder."""
+    keys), "summary_keys", "charts" (custom chart key -> its preset)} of an offline-run-* folder.
+
+    wandb's service process writes the log after ``finish()`` returns: wait up to ``timeout`` seconds
+    for the run's exit record."""
     from wandb.proto import wandb_internal_pb2
 
     (log_file,) = Path(run_dir).glob("*.wandb")
+    deadline = time.monotonic() + timeout
+    while True:
+        records = []
+        for data in _records(log_file):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(data)
+            records.append(record)
+        if any(r.WhichOneof("record_type") == "exit" for r in records) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     out: dict = {"keys": set(), "summary_keys": set(), "config": {}, "charts": {}}
-    for data in _records(log_file):
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(data)
+    for record in records:
         kind = record.WhichOneof("record_type")
         if kind == "run":
             out.update(name=record.run.display_name, group=record.run.run_group, job_type=record.run.job_type,

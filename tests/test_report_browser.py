@@ -125,7 +125,8 @@ def test_playhead_follows_clicks_and_seeks_the_video(browser, demo):
     card = browser.find_element(By.CSS_SELECTOR, '#strip .window[data-window="5"]')
     browser.execute_script("arguments[0].scrollIntoView()", card)
     card.click()
-    assert browser.execute_script("return [motifReport.time(), motifReport.window()]") == [pytest.approx(spans[5, 0]), 5]
+    position = browser.execute_script("return [motifReport.time(), motifReport.window()]")
+    assert position == [pytest.approx(spans[5, 0]), 5]
     assert "now" in card.get_attribute("class")
     assert "now" not in browser.find_element(By.CSS_SELECTOR, '#strip .window[data-window="0"]').get_attribute("class")
     after = browser.find_element(By.CSS_SELECTOR, "#timeline line.playhead").get_attribute("x1")
@@ -144,8 +145,8 @@ def test_class_switch_explains_the_chosen_class_exactly(browser, demo):
     browser.find_element(By.CSS_SELECTOR, f'#class-switch button[data-class="{other}"]').click()
     assert browser.execute_script("return motifReport.currentClass()") == other
     assert CLASS_NAMES[other] in browser.find_element(By.ID, "equation").text
-    reference = explain_class(result.output.concepts, result.classifier_weight, result.classifier_bias, demo["model"].tau,
-                              class_index=other)
+    reference = explain_class(result.output.concepts, result.classifier_weight, result.classifier_bias,
+                              demo["model"].tau, class_index=other)
     page = browser.execute_script("return motifReport.explanation()")
     np.testing.assert_allclose(page["G"], reference.global_importance.numpy(), atol=ATOL)
     np.testing.assert_allclose(page["pi"], reference.window_importance.numpy(), atol=ATOL)
@@ -177,7 +178,8 @@ def test_interventions_in_the_page_equal_the_python_path(browser, demo):
     now = int(np.argmax(logits_now))
     true_class = int(browser.find_element(By.ID, "correct-class").get_attribute("value"))
     oracle = corrective_edits(z[None], torch.zeros(1, len(z), dtype=torch.bool), result.classifier_weight,
-                              result.classifier_bias, demo["model"].tau, torch.tensor([now]), torch.tensor([true_class]), 4)
+                              result.classifier_bias, demo["model"].tau, torch.tensor([now]),
+                              torch.tensor([true_class]), 4)
     page_suggestions = browser.execute_script(f"return motifReport.suggestions({true_class}, 4)")
     assert [[s["window"], s["index"]] for s in page_suggestions] == oracle.cells[0, :len(page_suggestions)].tolist()
     np.testing.assert_allclose([s["value"] for s in page_suggestions], oracle.values[0, :len(page_suggestions)],

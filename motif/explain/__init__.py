@@ -18,6 +18,6 @@ __all__ = [
     "InterventionSyntaxError", "EvalVideo", "VideoExplanation", "apply_cell_edits", "attention_interventions",
     "corrective_edits", "corrective_interventions", "evaluate_run", "explain_sequence", "explain_video",
     "explanation_figures", "faithfulness_curves", "format_headline", "log_to_wandb", "parse_intervention",
-    "parse_interventions", "prepare_chunks", "ReportError", "render_report", "report_payload", "run_with_interventions", "summarise_splits",
-    "write_evaluation", "write_explanation",
+    "parse_interventions", "prepare_chunks", "ReportError", "render_report", "report_payload",
+    "run_with_interventions", "summarise_splits", "write_evaluation", "write_explanation",
 ]

@@ -5,7 +5,8 @@ activations z [T, C], the classifier W [K, C] and b [K], τ, window spans, the a
 top concepts) and a small script (``report.js``, inlined) that draws everything as inline SVG and
 canvas, and recomputes the readout after z exactly as the model does,
 
-    ℓ = z Wᵀ + b,   logit_k = (1/τ)·logsumexp_t(τ·ℓ[t,k]),   π = softmax_t(τ·ℓ[:,k]),   G[c] = Σ_t π_t z[t,c] W[k,c],
+    ℓ = z Wᵀ + b,   logit_k = (1/τ)·logsumexp_t(τ·ℓ[t,k]),
+    π = softmax_t(τ·ℓ[:,k]),   G[c] = Σ_t π_t z[t,c] W[k,c],
 
 so concept interventions (zero / set a concept, a window or a cell) are live in the page and equal
 the ``--intervene`` path of ``tools/explain.py``. Float arrays travel as little-endian float32 in

@@ -103,7 +103,8 @@ class ConceptTimelineCallback(pl.Callback):
                 e = explain(model, out, class_index=k)
                 attention = out.attentions[-1][0].cpu() if out.attentions else None
                 names = concept_axis_names(self.concept_names, out.concepts.shape[-1])
-                yield item, {"names": names, "colours": concept_colours(names), "z": out.concepts[0].cpu(), "r": e.relevance[0].cpu(), "pi": e.window_importance[0].cpu(),
+                yield item, {"names": names, "colours": concept_colours(names), "z": out.concepts[0].cpu(),
+                             "r": e.relevance[0].cpu(), "pi": e.window_importance[0].cpu(),
                              "G": e.global_importance[0].cpu(), "k": k, "p": float(probs[k]), "attention": attention}
         finally:
             model.train(was_training)
@@ -123,15 +124,16 @@ class ConceptTimelineCallback(pl.Callback):
                  float(r[t, c]), float(pi[t])] for c in shown for t in range(z.shape[0])]
         centres = spans.mean(dim=1).tolist()
         top = shown[:self.top_k]
-        heatmap = wandb.Table(columns=["concept", "window", "z"],
-                              data=[[view["names"][c], t, float(z[t, c])] for c in shown for t in range(z.shape[0])])
+        heatmap = wandb.Table(columns=["concept", "window", "z"], data=[[view["names"][c], t, float(z[t, c])]
+                                                                        for c in shown for t in range(z.shape[0])])
         pi_table = wandb.Table(columns=["time_s", "pi"], data=[[x, float(v)] for x, v in zip(centres, pi.tolist())])
         return {
             f"timeline/{key}/windows": wandb.Table(columns=WINDOW_COLUMNS, data=rows),
             f"timeline/{key}/z": wandb.plot.line_series(
                 xs=centres, ys=[z[:, c].tolist() for c in top], keys=[view["names"][c] for c in top],
                 title=self._title(item, view), xname="time (s)"),
-            f"timeline/{key}/pi": wandb.plot.line(pi_table, "time_s", "pi", title=f"window importance π, {item.video_id}"),
+            f"timeline/{key}/pi": wandb.plot.line(pi_table, "time_s", "pi",
+                                                  title=f"window importance π, {item.video_id}"),
             f"timeline/{key}/heatmap": wandb.plot_table(
                 "wandb/confusion_matrix/v1", heatmap, {"Actual": "concept", "Predicted": "window", "nPredictions": "z"},
                 {"title": f"concept activations z [C, T], {item.video_id}"}),
@@ -144,7 +146,8 @@ class ConceptTimelineCallback(pl.Callback):
         names = [view["names"][c] for c in top]
         figures = {
             "timeline": concept_timeline_figure(spans, z[:, top].numpy(), names, window_importance=view["pi"].numpy(),
-                                                title=self._title(item, view), colours=[view["colours"][c] for c in top]),
+                                                title=self._title(item, view),
+                                                colours=[view["colours"][c] for c in top]),
             "heatmap": concept_heatmap_figure(spans, z.numpy(), view["names"], max_concepts=self.table_concepts,
                                               order=g.argsort(descending=True).tolist(), colours=view["colours"]),
         }
@@ -152,15 +155,17 @@ class ConceptTimelineCallback(pl.Callback):
             figures["attention"] = attention_maps_figure(spans, view["attention"][top[:3]].numpy(), names[:3],
                                                          title="attention (last layer)")
         key = self._key(item)
-        return {f"media/{kind}/{key}": wandb.Image(Image.open(io.BytesIO(figure_png_bytes(fig))), caption=item.video_id)
+        return {f"media/{kind}/{key}": wandb.Image(Image.open(io.BytesIO(figure_png_bytes(fig))),
+                                                   caption=item.video_id)
                 for kind, fig in figures.items()}
 
     def _class_table(self, model) -> wandb.Table:
         weight = model.classifier.weight.detach().cpu()
+        names = concept_axis_names(self.concept_names, weight.shape[1])
         table = wandb.Table(columns=["class", "rank", "concept", "weight"])
         for k, name in enumerate(self.class_names):
             values, idx = weight[k].topk(min(self.top_k, weight.shape[1]))
             for rank, (v, c) in enumerate(zip(values.tolist(), idx.tolist()), start=1):
                 if v > 0:
-                    table.add_data(name, rank, self.concept_names[c], v)
+                    table.add_data(name, rank, names[c], v)
         return table
