@@ -336,3 +336,23 @@ def test_explain_video_reads_the_embedding_cache(video_checkpoint):
     torch.testing.assert_close(result.spans, spans)
     x = ckpt.standardizer(concept_activations(embeddings, ckpt.text_embeddings))
     torch.testing.assert_close(result.output.logits, ckpt.model(x[None]).logits[0])
+
+
+def test_figures_share_the_attention_scale_and_the_concept_colours():
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    from motif.explain.figures import attention_maps_figure, concept_timeline_figure
+
+    spans = spans_of(4).numpy()
+    maps = np.stack([np.full((4, 4), 0.25), np.eye(4) * 0.9 + 0.025])
+    fig = attention_maps_figure(spans, maps, ["flat", "peaked"])
+    meshes = [ax.collections[0] for ax in fig.axes if ax.collections and ax.get_title()]
+    assert len(meshes) == 2 and {m.get_clim() for m in meshes} == {(0.0, float(maps.max()))}
+    plt.close(fig)
+    colours = concept_colours(["red circle", "blue square"])
+    fig = concept_timeline_figure(spans, np.random.default_rng(0).random((4, 2)), ["red circle", "blue square"],
+                                  colours=colours)
+    lines = [p for p in fig.axes[0].patches if not p.get_fill()]
+    assert [mcolors.to_hex(p.get_edgecolor()) for p in lines] == colours
+    plt.close(fig)
