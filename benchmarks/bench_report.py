@@ -9,7 +9,8 @@ a thumbnail for 48 windows and a 1-minute H.264 clip, embedded when it fits), th
 every ``--also`` report in Chromium (``MOTIF_CHROMIUM``, default /usr/bin/chromium, driven by
 selenium and /usr/bin/chromedriver). Render time: navigation start to the end of the page's first
 render (``motifReport.renderedAt``), best and median of ``--repeats`` fresh loads; load time: the
-driver's wall time of ``get``. Targets: under 3 MB and under 2 s. Prints one JSON object.
+driver's wall time of ``get``; intervention time: one concept zeroed in the page, every view redrawn.
+Targets: under 3 MB and under 2 s. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -60,13 +61,15 @@ def measure(driver, report: Path, repeats: int) -> dict:
         load.append(time.perf_counter() - start)
         assert driver.execute_script("return document.body.dataset.ready") == "true", report
         render.append(driver.execute_script("return motifReport.renderedAt") / 1000.0)
+    apply_s = driver.execute_script("const t0 = performance.now(); motifReport.apply('zero:concept=#0'); "
+                                    "const t1 = performance.now(); motifReport.reset(); return (t1 - t0) / 1000;")
     errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     shape = driver.execute_script("return [motifReport.windowLogits().length, motifReport.conceptNames.length, "
                                   "motifReport.classNames.length]")
     return {"report": str(report), "bytes": report.stat().st_size, "mb": round(report.stat().st_size / 1e6, 3),
             "windows": shape[0], "concepts": shape[1], "classes": shape[2],
             "render_s_best": round(min(render), 3), "render_s_median": round(statistics.median(render), 3),
-            "load_s_best": round(min(load), 3), "console_errors": errors}
+            "load_s_best": round(min(load), 3), "intervention_s": round(apply_s, 3), "console_errors": errors}
 
 
 def main() -> None:

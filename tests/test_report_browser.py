@@ -60,8 +60,8 @@ def browser(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """A report of the marked task: 10 windows of 0.5 s, a clip (MPEG-4 part 2, re-encoded for the page)
-    and a thumbnail per window; the explained class is not the prediction."""
+    """A report of the marked task: a video of at least 8 windows of 0.5 s, its clip (MPEG-4 part 2,
+    re-encoded for the page) and a thumbnail per window."""
     task = marked_task()
     index = next(i for i, x in enumerate(task["test_x"]) if len(x) >= 8)
     x = task["test_x"][index]

@@ -15,6 +15,7 @@ import sys
 
 from motif.backbone import BackboneError
 from motif.explain import ExplanationError, InterventionSyntaxError, explain_video
+from motif.explain.colours import signed_term
 from motif.logs import configure_logging
 from motif.training.checkpoint import CheckpointError
 from motif.video import VideoError
@@ -40,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     probability = float(result.probabilities[result.predicted])
     print(f"prediction: {result.class_names[result.predicted]} ({probability:.1%})")
-    print(f"explained class: {result.class_names[result.target]}; decomposition residual "
-          f"{float(result.explanation.residual):.2e}")
+    e = result.explanation
+    print(f"explained class: {result.class_names[result.target]}; logit = Σ G + b + H(π)/τ: {float(e.logit):.4f} = "
+          f"{float(e.global_importance.sum()):.4f} {signed_term(float(e.bias), 4)} {signed_term(float(e.entropy), 4)}"
+          f"/{e.tau:g} (residual {float(e.residual):.2e})")
     top = ", ".join(result.concept_names[c] for c in result.top_concepts(5))
     print(f"top concepts: {top}")
     print(f"report: {paths['report']}")

@@ -3,7 +3,8 @@
 A concept whose name holds a colour word ("red circle", "a blue square") is drawn in that colour;
 further concepts with the same colour word get darker and lighter shades of it so that they stay
 apart. Every other concept gets a palette colour chosen by its index in the bank, so a concept keeps
-its colour whichever subset of concepts a view shows.
+its colour whichever subset of concepts a view shows. ``signed_term`` prints the terms of the
+decomposition with real signs ("10.60 − 0.145", never "10.60 + -0.145").
 """
 
 from __future__ import annotations
