@@ -226,11 +226,15 @@
         const slope = piT[t] * W[trueClass * C + c] - piP[t] * W[pred * C + c], current = z[t * C + c];
         const gLow = (low[c] - current) * slope, gHigh = (high[c] - current) * slope;
         const useHigh = gHigh > gLow, gain = useHigh ? gHigh : gLow;
-        if (gain > 0) found.push({ window: t, concept: c, current: current, value: useHigh ? high[c] : low[c], gain: gain });
+        if (gain > 0 && (found.length < maxEdits || gain > found[found.length - 1].gain)) {  // keep the best maxEdits
+          let i = Math.min(found.length, maxEdits - 1);
+          while (i > 0 && found[i - 1].gain < gain) i--;
+          found.splice(i, 0, { window: t, concept: c, current: current, value: useHigh ? high[c] : low[c], gain: gain });
+          found.length = Math.min(found.length, maxEdits);
+        }
       }
     }
-    found.sort((a, b) => b.gain - a.gain);
-    return found.slice(0, maxEdits).map((e) => Object.assign(e, {
+    return found.map((e) => Object.assign(e, {
       name: names[e.concept], intervene: `set:cell=${e.window},${names[e.concept]},${e.value}` }));
   }
 
@@ -451,8 +455,21 @@
     let lo = Infinity, hi = -Infinity;
     for (let i = 0; i < T * C; i++) { lo = Math.min(lo, z[i]); hi = Math.max(hi, z[i]); }
     const range = hi - lo || 1;
+    if (rows.length) {  // one pixel per cell, scaled up without smoothing
+      const cells = document.createElement("canvas");
+      cells.width = T; cells.height = rows.length;
+      const image = cells.getContext("2d").createImageData(T, rows.length);
+      rows.forEach((c, i) => {
+        for (let t = 0; t < T; t++) {
+          const v = Math.max(0, Math.min(255, Math.round((z[t * C + c] - lo) / range * 255))) * 3, o = 4 * (i * T + t);
+          image.data[o] = VIRIDIS[v]; image.data[o + 1] = VIRIDIS[v + 1]; image.data[o + 2] = VIRIDIS[v + 2]; image.data[o + 3] = 255;
+        }
+      });
+      cells.getContext("2d").putImageData(image, 0, 0);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(cells, labelW, 0, T * cw, rows.length * rh);
+    }
     rows.forEach((c, i) => {
-      for (let t = 0; t < T; t++) { ctx.fillStyle = lutColour(VIRIDIS, (z[t * C + c] - lo) / range); ctx.fillRect(labelW + t * cw, i * rh, cw, rh); }
       if (labels && rh >= 8) {
         ctx.fillStyle = colours[c]; ctx.font = `${Math.min(12, rh)}px sans-serif`; ctx.textBaseline = "middle";
         ctx.fillText(names[c].slice(0, 26), 2, i * rh + rh / 2);
