@@ -197,7 +197,7 @@ class DiscoveryConfig:
     cache_dir: str = "cache/discovery"
     per_class: int = 3
     budget: Optional[int] = None  # total concepts kept; None = per_class x classes
-    min_detection: float = 2.0
+    min_detection: float = 3.0  # a unimodal (normal) activation scores about 2.7
     min_contrast: float = 0.5
     redundancy: float = 0.9
     seed: int = 0

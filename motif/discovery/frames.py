@@ -30,10 +30,11 @@ JPEG_QUALITY = 90
 
 @dataclass(frozen=True)
 class VideoFrames:
-    """The chosen frame indices (sorted) and their JPEG bytes, in the same order."""
+    """The chosen frame indices (sorted), their JPEG bytes and (width, height) sizes, in the same order."""
 
     indices: list[int]
     jpegs: list[bytes]
+    sizes: list[tuple[int, int]]
 
     @property
     def digest(self) -> str:
@@ -80,7 +81,7 @@ def choose_frames(num_frames: int, count: int, probe_indices: list[int], motion:
     return sorted(chosen)
 
 
-def _jpeg(frame: np.ndarray, longer_side: int) -> bytes:
+def _jpeg(frame: np.ndarray, longer_side: int) -> tuple[bytes, tuple[int, int]]:
     image = Image.fromarray(frame)
     scale = longer_side / max(image.size)
     if scale < 1:
@@ -88,7 +89,7 @@ def _jpeg(frame: np.ndarray, longer_side: int) -> bytes:
                              Image.Resampling.BICUBIC)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    return buffer.getvalue()
+    return buffer.getvalue(), image.size
 
 
 def representative_frames(path: str, count: int, image_size: int, backend: str = "auto") -> VideoFrames:
@@ -101,4 +102,5 @@ def representative_frames(path: str, count: int, image_size: int, backend: str =
     indices = choose_frames(num_frames, count, probe_indices, motion)
     with open_video(path, backend=backend) as video:
         frames = video.read_frames(indices).numpy()
-    return VideoFrames(indices, [_jpeg(frame, image_size) for frame in frames])
+    encoded = [_jpeg(frame, image_size) for frame in frames]
+    return VideoFrames(indices, [jpeg for jpeg, _ in encoded], [size for _, size in encoded])

@@ -158,6 +158,10 @@ class ResponseCache:
             log.warning("Ignoring the unreadable cached answer %s; the request is sent again", path)
             return None
 
+    def size(self) -> int:
+        """Number of answers on disk (of any model or dataset sharing the folder)."""
+        return sum(1 for _ in self.dir.glob("*.json"))
+
     def put(self, key: str, record: dict) -> None:
         atomic_write_text(self.path(key), json.dumps(record, indent=1))
 
@@ -278,17 +282,20 @@ def sample_videos(records: Sequence[VideoRecord], class_names: Sequence[str], pe
     return out
 
 
-def cost_estimate(requests: Sequence[ProposalRequest], cached: int, image_size: int, max_tokens: int,
-                  count: int) -> dict:
-    """Requests, images and tokens a run sends (image tokens estimated at one per 28 x 28 pixels)."""
-    images = sum(len(r.frames.jpegs) for r in requests if r.frames is not None)
-    per_image = math.ceil(image_size / IMAGE_TOKEN_PIXELS) ** 2
-    prompt_tokens = len(SYSTEM_PROMPT + prompt_text("x" * 20, count, 1)) // 4
-    to_send = len(requests) - cached
-    share = to_send / len(requests) if requests else 0.0
-    return {"requests": len(requests), "cached": cached, "to_send": to_send, "images": round(images * share),
-            "input_tokens": round(to_send * prompt_tokens + images * share * per_image),
-            "max_output_tokens": to_send * max_tokens}
+def image_tokens(width: int, height: int) -> int:
+    """Estimated input tokens of one image: one per 28 x 28 pixels (Qwen2-VL style)."""
+    return math.ceil(width / IMAGE_TOKEN_PIXELS) * math.ceil(height / IMAGE_TOKEN_PIXELS)
+
+
+def cost_estimate(requests: Sequence[ProposalRequest], cached: set[str], max_tokens: int, count: int) -> dict:
+    """Requests, images and tokens a run sends; ``cached``: the keys answered already."""
+    todo = [r for r in requests if r.key not in cached]
+    sizes = [size for r in todo if r.frames is not None for size in r.frames.sizes]
+    prompt_tokens = sum(len(SYSTEM_PROMPT + prompt_text(r.class_name, count, len(r.frames.sizes) if r.frames else 0)) // 4
+                        for r in todo)
+    return {"requests": len(requests), "cached": len(requests) - len(todo), "to_send": len(todo),
+            "images": len(sizes), "input_tokens": prompt_tokens + sum(image_tokens(w, h) for w, h in sizes),
+            "max_output_tokens": len(todo) * max_tokens}
 
 
 def build_requests(cfg: DictConfig, records: Sequence[VideoRecord], class_names: Sequence[str]
@@ -319,11 +326,20 @@ def propose_for_dataset(cfg: DictConfig, records: Sequence[VideoRecord], class_n
     (requests sent, answers from the cache, failed requests, skipped videos, seconds, usage)."""
     d = cfg.discovery
     started = time.perf_counter()
-    requests, skipped = build_requests(cfg, records, class_names)
     cache = ResponseCache(d.cache_dir)
+    client = ChatClient(d.endpoint, d.model, os.environ.get(d.api_key_env) or "EMPTY", timeout=d.timeout,
+                        retries=d.retries, structured_output=d.structured_output, max_tokens=d.max_tokens,
+                        temperature=d.temperature)
+    planned = len(class_names) if d.input == "text" else sum(
+        len(v) for v in sample_videos(records, class_names, d.videos_per_class, d.seed).values())
+    checked = planned > cache.size()  # some request must be sent: check the endpoint before decoding frames
+    if checked:
+        client.check()
+    requests, skipped = build_requests(cfg, records, class_names)
     answers = {r.key: cache.get(r.key) for r in requests}
     todo = [r for r in requests if answers[r.key] is None]
-    estimate = cost_estimate(requests, len(requests) - len(todo), d.image_size, d.max_tokens, d.concepts_per_request)
+    estimate = cost_estimate(requests, {r.key for r in requests if answers[r.key] is not None}, d.max_tokens,
+                             d.concepts_per_request)
     log.info("Proposal requests: %d (%d answered in %s already, %d to send: %d images, about %d input "
              "tokens, at most %d output tokens) to %s, model %s", estimate["requests"], estimate["cached"],
              cache.dir, estimate["to_send"], estimate["images"], estimate["input_tokens"],
@@ -331,10 +347,8 @@ def propose_for_dataset(cfg: DictConfig, records: Sequence[VideoRecord], class_n
     failed: list[dict] = []
     usage: dict[str, int] = defaultdict(int)
     if todo:
-        client = ChatClient(d.endpoint, d.model, os.environ.get(d.api_key_env) or "EMPTY", timeout=d.timeout,
-                            retries=d.retries, structured_output=d.structured_output, max_tokens=d.max_tokens,
-                            temperature=d.temperature)
-        client.check()
+        if not checked:
+            client.check()
         lock = threading.Lock()
 
         def send(request: ProposalRequest) -> None:
