@@ -328,3 +328,14 @@ def test_selection_on_the_shape_world_keeps_its_concepts(tmp_path):
             assert world_class.name in concepts[concept]["selected_for"], concept
     distractors = [v["scores"]["detection"] for k, v in concepts.items() if k not in WORLD_CONCEPTS]
     assert min(concepts[c]["scores"]["detection"] for c in WORLD_CONCEPTS) > float(np.median(distractors))
+
+
+def test_readme_shows_the_discovery_commands():
+    readme = (REPO / "README.md").read_text()
+    commands = re.findall(r"^python tools/discover_concepts\.py (.+)$", readme, flags=re.M)
+    assert "--config configs/synthetic.yaml discovery.mode=select --out runs/discovery_world" in commands
+    for command in commands:
+        argv = command.split()
+        if argv[1] == "configs/synthetic.yaml":
+            cfg = load_config(REPO / argv[1], [a for a in argv if "=" in a and not a.startswith("-")])
+            assert cfg.discovery.mode == "select" and Path(cfg.discovery.vocabulary).name in readme
