@@ -339,3 +339,16 @@ def test_readme_shows_the_discovery_commands():
         if argv[1] == "configs/synthetic.yaml":
             cfg = load_config(REPO / argv[1], [a for a in argv if "=" in a and not a.startswith("-")])
             assert cfg.discovery.mode == "select" and Path(cfg.discovery.vocabulary).name in readme
+
+
+def test_an_unreadable_video_is_skipped_and_reported(tiny_world, server, tmp_path):
+    import shutil
+
+    world = tmp_path / "world"
+    shutil.copytree(tiny_world, world)
+    broken = sorted((world / "videos").glob("*.mp4"))[0]
+    broken.write_bytes(b"not a video")
+    control(server)
+    proposals, report = propose(world, tmp_path / "answers", server, "discovery.videos_per_class=2")
+    assert [s["path"] for s in report["skipped_videos"]] == [str(broken)]
+    assert len(proposals) == report["sent"] == len(stats(server)) == 7

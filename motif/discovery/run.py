@@ -78,7 +78,8 @@ def _training_embeddings(cfg: DictConfig, records: list[VideoRecord], backbone: 
     skips = SkipReport()
     if cfg.cache.mode == "stream":
         def on_skip(record: VideoRecord, error: Exception) -> None:
-            skips.add(str(record.path), str(error), video_id=record.video_id, error=type(error).__name__)
+            skips.add(str(record.path), getattr(error, "reason", str(error)), video_id=record.video_id,
+                      error=type(error).__name__)
 
         for video in iter_video_embeddings(records, backbone, cfg.video, on_skip=on_skip):
             yield video.video_id, video.embeddings
@@ -94,7 +95,7 @@ def _training_embeddings(cfg: DictConfig, records: list[VideoRecord], backbone: 
                 yield record.video_id, cache.load(record.video_id)["embeddings"]
     if len(skips):
         log.warning("Selection skipped %d unreadable training videos: %s", len(skips),
-                    ", ".join(s.video_id or s.path for s in skips.videos[:5]))
+                    ", ".join(s.video_id or s.path for s in skips.entries[:5]))
 
 
 def _rank_by_detection(candidates: list[Candidate], scores: WindowScores) -> tuple[list[Candidate], Tensor]:
@@ -152,8 +153,7 @@ def select_stage(cfg: DictConfig, proposals: list[dict], class_names: list[str],
     log.info("Scoring %d candidate phrases (%d proposals, %d vocabulary phrases) on %d training videos",
              len(candidates), len(proposals), len(vocabulary), len(records))
     text = backbone.encode_text([c.phrase for c in candidates])
-    embeddings = list(_training_embeddings(cfg, records, backbone))
-    scores = training_activations(records, embeddings, text, d.seed)
+    scores = training_activations(records, _training_embeddings(cfg, records, backbone), text, d.seed)
     candidates, order = _rank_by_detection(candidates, scores)
     text, scores.windows, scores.peaks = text[order], scores.windows[:, order], scores.peaks[:, order]
     candidates, keep, merges = merge_near_duplicates(candidates, text, cfg.concepts.similarity_threshold)
