@@ -336,6 +336,7 @@ def propose_for_dataset(cfg: DictConfig, records: Sequence[VideoRecord], class_n
     if checked:
         client.check()
     requests, skipped = build_requests(cfg, records, class_names)
+    frames_seconds = time.perf_counter() - started
     answers = {r.key: cache.get(r.key) for r in requests}
     todo = [r for r in requests if answers[r.key] is None]
     estimate = cost_estimate(requests, {r.key for r in requests if answers[r.key] is not None}, d.max_tokens,
@@ -384,12 +385,12 @@ def propose_for_dataset(cfg: DictConfig, records: Sequence[VideoRecord], class_n
     proposals = [{"class": r.class_name, "video_id": r.video_id, "frames": answers[r.key]["frames"],
                   "concepts": answers[r.key]["concepts"]} for r in requests if answers[r.key] is not None]
     report = {**estimate, "sent": len(todo), "failed": failed, "skipped_videos": skipped, "usage": dict(usage),
-              "seconds": round(time.perf_counter() - started, 3)}
+              "seconds": round(time.perf_counter() - started, 3), "frames_seconds": round(frames_seconds, 3)}
     if failed:
         log.warning("%d of %d requests failed (listed in proposals.json); rerun to retry them", len(failed), len(todo))
     if not proposals:
         raise DiscoveryError(f"No proposals: {len(failed)} requests failed and {len(skipped)} videos were "
                              "unreadable; see the log.")
-    log.info("Proposals: %d answers (%d sent now) in %.1f s", len(proposals), len(todo) - len(failed),
-             report["seconds"])
+    log.info("Proposals: %d answers (%d sent now) in %.1f s (%.1f s of it choosing and encoding frames)",
+             len(proposals), len(todo) - len(failed), report["seconds"], frames_seconds)
     return proposals, report
