@@ -352,3 +352,28 @@ def test_an_unreadable_video_is_skipped_and_reported(tiny_world, server, tmp_pat
     proposals, report = propose(world, tmp_path / "answers", server, "discovery.videos_per_class=2")
     assert [s["path"] for s in report["skipped_videos"]] == [str(broken)]
     assert len(proposals) == report["sent"] == len(stats(server)) == 7
+
+
+def test_propose_then_select_uses_the_proposals_and_the_vocabulary(tiny_world, server, tmp_path):
+    control(server)
+    argv = overrides(tiny_world, tmp_path / "answers", server, "backbone.device=cpu")
+    discover(load_config(REPO / "configs" / "synthetic.yaml", argv), tmp_path / "out")
+    proposed = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert proposed["mode"] == "propose" and proposed["concepts"]["hand"]["proposals"] == 8
+    assert len(stats(server)) == 8
+    selected = discover(load_config(REPO / "configs" / "synthetic.yaml", argv + ["discovery.mode=select"]),
+                        tmp_path / "out")
+    assert len(stats(server)) == 8  # selection sends nothing
+    concepts = selected["concepts"]
+    # "a hand" is in the vocabulary too: one candidate with both sources
+    assert concepts["hand"]["proposals"] == 8 and concepts["hand"]["in_vocabulary"]
+    merged_into = {m["phrase"]: m["merged_into"] for m in selected["merges"]}
+    growing = concepts[merged_into.get("growing motion", "growing motion")]  # itself, or what it joined
+    assert growing["classes"]["yellow star growing"] == 1 and "growing motion" in growing["written_as"]
+    assert concepts[merged_into.get("red circle", "red circle")]["in_vocabulary"]
+    assert all(c["reason"] in ("separates classes", "detected", "not detected", "redundant", "over budget")
+               for c in concepts.values())
+    assert len(selected["kept"]) <= 20 and set(selected["kept"]) <= set(concepts)
+    assert set(ConceptBank.from_file(tmp_path / "out" / "bank.yaml").names) == set(selected["kept"])
+    for merge in selected["merges"]:
+        assert merge["phrase"] not in concepts and merge["merged_into"] in concepts
