@@ -15,7 +15,8 @@ serves until killed. Its answers follow a script: ``POST /control`` with ``{"que
 
 ``GET /stats`` returns what arrived: per request its fingerprint (sha256 of the messages), the
 behaviour, the model, the response_format, the number of images and whether each image is a
-base64 JPEG data URL, whether it was answered, and the prompt text.
+base64 JPEG data URL, whether it was answered, and the prompt text; and the largest number of
+requests that were in progress at the same time.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
-STATE: dict = {"queue": [], "default": "ok", "requests": []}
+STATE: dict = {"queue": [], "default": "ok", "requests": [], "in_flight": 0, "max_in_flight": 0}
 STOP = threading.Event()
 
 
@@ -71,7 +72,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"object": "list", "data": [{"id": self.model, "object": "model"}]})
         elif self.path == "/stats":
             with LOCK:
-                self._send(200, {"requests": STATE["requests"]})
+                self._send(200, {"requests": STATE["requests"], "max_in_flight": STATE["max_in_flight"]})
         else:
             self._send(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -82,12 +83,22 @@ class Handler(BaseHTTPRequestHandler):
                 STATE["queue"] = list(body.get("queue", []))
                 STATE["default"] = body.get("default", "ok")
                 if body.get("reset"):
-                    STATE["requests"] = []
+                    STATE["requests"], STATE["max_in_flight"] = [], 0
             self._send(200, {"ok": True})
             return
         if self.path != "/v1/chat/completions":
             self._send(404, {"error": {"message": f"no route {self.path}"}})
             return
+        with LOCK:
+            STATE["in_flight"] += 1
+            STATE["max_in_flight"] = max(STATE["max_in_flight"], STATE["in_flight"])
+        try:
+            self._complete(body)
+        finally:
+            with LOCK:
+                STATE["in_flight"] -= 1
+
+    def _complete(self, body: dict) -> None:
         user = body["messages"][-1]["content"]
         parts = user if isinstance(user, list) else [{"type": "text", "text": user}]
         text = " ".join(p["text"] for p in parts if p.get("type") == "text")

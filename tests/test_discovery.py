@@ -21,12 +21,14 @@ import yaml
 from motif.concepts import ConceptBank
 from motif.config import ConfigError, load_config
 from motif.data.synthetic import WORLD_CLASSES, WORLD_CONCEPTS, WorldConfig, generate_world
+from motif.discovery.frames import choose_frames, representative_frames
 from motif.discovery.phrases import collect_candidates, merge_near_duplicates, normalize_phrase
 from motif.discovery.proposer import AnswerError, parse_concepts, propose_for_dataset, sample_videos
 from motif.discovery.run import DiscoveryError, discover
 from motif.discovery.selection import (activation_correlation, class_contrast, detection_scores,
                                        select_concepts)
 from motif.data import load_configured_dataset
+from motif.video import write_video
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = REPO / "tests" / "helpers_vlm_server.py"
@@ -161,8 +163,8 @@ def control(server: str, queue=(), default="ok") -> None:
     urllib.request.urlopen(urllib.request.Request(f"{server}/control", body, method="POST"), timeout=5).read()
 
 
-def stats(server: str) -> list[dict]:
-    return json.loads(urllib.request.urlopen(f"{server}/stats", timeout=5).read())["requests"]
+def stats(server: str, key: str = "requests"):
+    return json.loads(urllib.request.urlopen(f"{server}/stats", timeout=5).read())[key]
 
 
 def overrides(world: Path, answers: Path, endpoint: str, *extra: str) -> list[str]:
@@ -377,3 +379,33 @@ def test_propose_then_select_uses_the_proposals_and_the_vocabulary(tiny_world, s
     assert set(ConceptBank.from_file(tmp_path / "out" / "bank.yaml").names) == set(selected["kept"])
     for merge in selected["merges"]:
         assert merge["phrase"] not in concepts and merge["merged_into"] in concepts
+
+
+def test_concurrency_is_limited(tiny_world, server, tmp_path):
+    control(server, default="slow:0.5")
+    propose(tiny_world, tmp_path / "answers", server, "discovery.concurrency=3")
+    assert len(stats(server)) == 8 and stats(server, "max_in_flight") == 3
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+def test_frames_are_spread_plus_the_largest_motion():
+    probes = [4 * j + 2 for j in range(16)]  # probe frame indices in a 64-frame video
+    motion = torch.zeros(16)
+    motion[8], motion[9], motion[11] = 5.0, 4.0, 3.0  # probes at frames 34, 38 and 46
+    # spread: 16 and 48; then frame 34; 38 is closer than 64 / (2 * 4) = 8 to 34, and 46 to 48; then frame 2
+    assert choose_frames(64, 4, probes, motion) == [2, 16, 34, 48]
+    assert choose_frames(64, 3, probes, motion) == [16, 34, 48]
+    assert choose_frames(3, 6, [0, 1, 2], torch.zeros(3)) == [0, 1, 2]  # short video: every frame
+
+
+def test_representative_frames_find_the_motion_in_a_video(tmp_path):
+    frames = np.full((80, 64, 64, 3), 90, dtype=np.uint8)
+    for t in range(36, 42):  # a white square crosses the frame in frames 36-41 only
+        frames[t, 20:44, 8 * (t - 36):8 * (t - 36) + 24] = 255
+    path = write_video(tmp_path / "burst.mp4", frames, fps=10, options={"qp": "0"})
+    chosen = representative_frames(str(path), 4, 32)
+    assert 20 in chosen.indices and 60 in chosen.indices  # the spread frames of 2 segments
+    assert any(36 <= i <= 42 for i in chosen.indices)  # a probe next to the motion
+    assert all(size == (32, 32) for size in chosen.sizes) and all(j[:2] == b"\xff\xd8" for j in chosen.jpegs)
