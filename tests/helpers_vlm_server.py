@@ -16,7 +16,7 @@ serves until killed. Its answers follow a script: ``POST /control`` with ``{"que
 ``GET /stats`` returns what arrived: per request its fingerprint (sha256 of the messages), the
 behaviour, the model, the response_format, the number of images and whether each image is a
 base64 JPEG data URL, whether it was answered, and the prompt text; and the largest number of
-requests that were in progress at the same time.
+requests that were in progress at the same time (since the last reset).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
-STATE: dict = {"queue": [], "default": "ok", "requests": [], "in_flight": 0, "max_in_flight": 0}
+STATE: dict = {"queue": [], "default": "ok", "requests": [], "epoch": 0, "in_flight": 0, "max_in_flight": 0}
 STOP = threading.Event()
 
 
@@ -82,21 +82,24 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 STATE["queue"] = list(body.get("queue", []))
                 STATE["default"] = body.get("default", "ok")
-                if body.get("reset"):
-                    STATE["requests"], STATE["max_in_flight"] = [], 0
+                if body.get("reset"):  # requests still running from before are no longer counted
+                    STATE["requests"], STATE["in_flight"], STATE["max_in_flight"] = [], 0, 0
+                    STATE["epoch"] += 1
             self._send(200, {"ok": True})
             return
         if self.path != "/v1/chat/completions":
             self._send(404, {"error": {"message": f"no route {self.path}"}})
             return
         with LOCK:
+            epoch = STATE["epoch"]
             STATE["in_flight"] += 1
             STATE["max_in_flight"] = max(STATE["max_in_flight"], STATE["in_flight"])
         try:
             self._complete(body)
         finally:
             with LOCK:
-                STATE["in_flight"] -= 1
+                if STATE["epoch"] == epoch:
+                    STATE["in_flight"] -= 1
 
     def _complete(self, body: dict) -> None:
         user = body["messages"][-1]["content"]

@@ -409,3 +409,13 @@ def test_representative_frames_find_the_motion_in_a_video(tmp_path):
     assert 20 in chosen.indices and 60 in chosen.indices  # the spread frames of 2 segments
     assert any(36 <= i <= 42 for i in chosen.indices)  # a probe next to the motion
     assert all(size == (32, 32) for size in chosen.sizes) and all(j[:2] == b"\xff\xd8" for j in chosen.jpegs)
+
+
+@pytest.mark.slow
+def test_selection_says_when_nothing_is_detected(tiny_world, tmp_path):
+    cfg = load_config(REPO / "configs" / "synthetic.yaml", [
+        f"data.root={tiny_world}", f"cache.dir={tmp_path / 'cache'}", "discovery.mode=select",
+        "backbone.device=cpu", "discovery.min_detection=1000"])
+    with pytest.raises(DiscoveryError, match="discovery.min_detection"):
+        discover(cfg, tmp_path / "out")
+    assert not (tmp_path / "out" / "bank.yaml").exists()

@@ -8,8 +8,9 @@ merged with the backbone's text tower exactly as a concept bank is de-duplicated
 greedy in candidate order, cosine >= ``concepts.similarity_threshold``); every merge is logged and
 recorded, naming the dropped phrase and the one it joined.
 
-Candidate order: the phrases proposed for more videos first, then the order of first appearance
-(proposals in class order, then the vocabulary file in its own order). The earlier phrase of a
+``collect_candidates`` orders the phrases proposed for more videos first, then by first appearance
+(proposals in class order, then the vocabulary file in its own order); selection re-orders phrases
+with equal proposal counts by how well the backbone detects them. The earlier phrase of a
 near-duplicate pair names the merged candidate.
 """
 

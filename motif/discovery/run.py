@@ -165,6 +165,9 @@ def select_stage(cfg: DictConfig, proposals: list[dict], class_names: list[str],
                                 redundancy=d.redundancy)
     names = [c.phrase for c in candidates]
     log_selection(selection, names, class_names)
+    if not selection.kept:
+        raise DiscoveryError(f"None of the {len(candidates)} candidates is detected in the training windows "
+                             f"(discovery.min_detection={d.min_detection}); lower it or add candidate phrases.")
     bank: dict[str, list[str]] = {name: [] for name in class_names}
     for c in selection.kept:
         for k in selection.decisions[c].classes:
