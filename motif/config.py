@@ -173,6 +173,37 @@ class BaselinesConfig:
 
 
 @dataclass
+class DiscoveryConfig:
+    """Concept discovery (tools/discover_concepts.py): propose phrases with a vision-language model
+    over the OpenAI-compatible chat-completions API, select the ones the backbone detects in the
+    training windows and that separate classes."""
+
+    mode: str = "both"  # propose | select | both
+    endpoint: str = "http://localhost:8000/v1"
+    model: str = "Qwen/Qwen2.5-VL-7B-Instruct"
+    api_key_env: str = "OPENAI_API_KEY"
+    input: str = "frames"  # frames | text (class names only, for language models without vision)
+    structured_output: str = "json_schema"  # json_schema | json_object | none
+    vocabulary: Optional[str] = None  # extra candidate phrases (a bank file), used by select
+    videos_per_class: int = 4
+    frames_per_video: int = 6
+    image_size: int = 448  # longer side of the frames sent, in pixels
+    concepts_per_request: int = 12
+    max_tokens: int = 512
+    temperature: float = 0.0
+    concurrency: int = 4
+    timeout: float = 120.0  # seconds per request
+    retries: int = 3
+    cache_dir: str = "cache/discovery"
+    per_class: int = 3
+    budget: Optional[int] = None  # total concepts kept; None = per_class x classes
+    min_detection: float = 3.0  # a unimodal (normal) activation scores about 2.7
+    min_contrast: float = 0.5
+    redundancy: float = 0.9
+    seed: int = 0
+
+
+@dataclass
 class RunConfig:
     """The whole run. ``output_dir/name`` is the run directory."""
 
@@ -189,6 +220,7 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
 
 
 _CHOICES = {
@@ -200,6 +232,9 @@ _CHOICES = {
     "model.variant": ("motif", "full", "space_time"),
     "model.attention_impl": ("fast", "explicit"),
     "logger.wandb.mode": ("auto", "online", "offline", "disabled"),
+    "discovery.mode": ("propose", "select", "both"),
+    "discovery.input": ("frames", "text"),
+    "discovery.structured_output": ("json_schema", "json_object", "none"),
 }
 
 
