@@ -101,7 +101,7 @@ class CacheConfig:
 class ModelConfig:
     """The temporal concept bottleneck (spec section 3)."""
 
-    variant: str = "motif"  # motif | full | space_time
+    variant: str = "motif"  # motif | full | space_time | evidence
     num_layers: int = 1
     head_dim: int = 1
     dropout: float = 0.1
@@ -197,7 +197,7 @@ _CHOICES = {
     "data.format": ("list", "csv", "folder", "ucf101", "hmdb51", "ssv2", "breakfast", "synthetic_order"),
     "data.synthetic.variant": ("five", "pairs"),
     "cache.mode": ("cache", "stream"),
-    "model.variant": ("motif", "full", "space_time"),
+    "model.variant": ("motif", "full", "space_time", "evidence"),
     "model.attention_impl": ("fast", "explicit"),
     "logger.wandb.mode": ("auto", "online", "offline", "disabled"),
 }
