@@ -8,7 +8,7 @@ import torch
 import wandb
 
 from motif.explain.figures import attention_maps_figure, concept_heatmap_figure, concept_timeline_figure
-from motif.model import explain
+from motif.model import explain, fold_views
 from motif.training.loggers import wandb_logger
 from motif.training.prepare import PreparedData
 
@@ -53,20 +53,23 @@ class ConceptTimelineCallback(pl.Callback):
         probs = out.logits[0].softmax(-1)
         k = int(probs.argmax())
         exp = explain(model, out, class_index=k)
-        top = exp.global_importance[0].topk(min(self.top_k, len(self.concept_names))).indices
+        channel_names = model.channel_names(self.concept_names)   # the concepts, then their views (if any)
+        top = exp.global_importance[0].topk(min(self.top_k, len(channel_names))).indices
         spans = item.spans.numpy()
         z = out.concepts[0].cpu()
         title = f"predicted '{self.class_names[k]}' (p={float(probs[k]):.2f}), true '{self.class_names[item.label]}'"
-        names = [self.concept_names[c] for c in top.tolist()]
+        names = [channel_names[c] for c in top.tolist()]
         figures = {
             "timeline": concept_timeline_figure(spans, z[:, top].numpy(), names,
                                                 window_importance=exp.window_importance[0].cpu().numpy(), title=title),
-            "heatmap": concept_heatmap_figure(spans, z.numpy(), self.concept_names, max_concepts=self.heatmap_concepts,
+            "heatmap": concept_heatmap_figure(spans, z.numpy(), channel_names, max_concepts=self.heatmap_concepts,
                                               order=exp.global_importance[0].argsort(descending=True).tolist()),
         }
         if out.attentions and out.attentions[-1].shape[1] == len(self.concept_names):
-            maps = out.attentions[-1][0, top[:3]].cpu().numpy()
-            figures["attention"] = attention_maps_figure(spans, maps, names[:3], title="attention (last layer)")
+            top_concepts = fold_views(exp.global_importance[0], len(self.concept_names)).topk(min(3, len(self.concept_names))).indices
+            maps = out.attentions[-1][0, top_concepts].cpu().numpy()
+            figures["attention"] = attention_maps_figure(spans, maps, [self.concept_names[c] for c in top_concepts],
+                                                         title="attention (last layer)")
         key = item.video_id.replace("/", "_")
         media = {f"media/{kind}/{key}": wandb.Image(fig, caption=item.video_id) for kind, fig in figures.items()}
         for fig in figures.values():
@@ -76,9 +79,10 @@ class ConceptTimelineCallback(pl.Callback):
     def _class_table(self, model) -> wandb.Table:
         weight = model.classifier.weight.detach().cpu()
         table = wandb.Table(columns=["class", "rank", "concept", "weight"])
+        channel_names = model.channel_names(self.concept_names)
         for k, name in enumerate(self.class_names):
             values, idx = weight[k].topk(min(self.top_k, weight.shape[1]))
             for rank, (v, c) in enumerate(zip(values.tolist(), idx.tolist()), start=1):
                 if v > 0:
-                    table.add_data(name, rank, self.concept_names[c], v)
+                    table.add_data(name, rank, channel_names[c], v)
         return table

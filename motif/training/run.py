@@ -37,7 +37,8 @@ def model_kwargs_of(cfg: DictConfig, num_concepts: int, num_classes: int, varian
 def _trainer(cfg: DictConfig, out_dir: Path, loggers: list, callbacks: list) -> pl.Trainer:
     t = cfg.trainer
     return pl.Trainer(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
-                      precision=t.precision, max_epochs=cfg.optim.max_epochs, gradient_clip_val=cfg.optim.grad_clip,
+                      precision=t.precision, max_epochs=cfg.optim.max_epochs, min_epochs=cfg.optim.min_epochs,
+                      gradient_clip_val=cfg.optim.grad_clip,
                       logger=loggers or False, callbacks=callbacks, default_root_dir=str(out_dir),
                       log_every_n_steps=t.log_every_n_steps, check_val_every_n_epoch=t.check_val_every_n_epoch,
                       deterministic=t.deterministic, enable_progress_bar=t.progress_bar,
@@ -54,6 +55,7 @@ def fit_bottleneck(cfg: DictConfig, data: PreparedData, out_dir: Path, variant: 
     kwargs = model_kwargs_of(cfg, len(data.concept_names), len(data.class_names), variant)
     weights = class_weights_from_labels([it.label for it in data.train], len(data.class_names))
     module = MotifModule(kwargs, dict(cfg.optim), weights.tolist() if cfg.optim.class_weighted else None)
+    module.model.set_input_statistics(data.standardizer.mean, data.standardizer.std)
     dm = ConceptSequenceDataModule(data.train, data.val, data.test, batch_size=cfg.optim.batch_size,
                                    bucket_by_length=cfg.optim.bucket_by_length, seed=cfg.seed,
                                    num_workers=cfg.trainer.num_workers)
@@ -228,7 +230,9 @@ def format_summary(metrics: dict, run_dir: Path) -> str:
     return "\n".join(lines)
 
 
-SUMMARY_SCORES = ("concept_auc_mean", "localisation", "localisation_chance", "recovery", "recovery_any",
+SUMMARY_SCORES = ("concept_auc_mean", "localisation", "localisation_chance", "recovery_all", "recovery_any",
+                  "absent_importance_share", "absent_in_top3_rate", "identical_windows_max_deviation",
+                  "zero_evidence_max_z_ratio",
                   "remove_concepts_k5_prob_drop_top", "remove_concepts_k5_prob_drop_random", "repair_rate_4_edits")
 
 
