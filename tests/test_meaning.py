@@ -89,3 +89,31 @@ def test_probes_run_with_padding_and_every_variant_shape(variant):
     sequences = [torch.randn(length, C) for length in (1, 5, 30)]
     assert identical_windows_deviation(model, sequences) >= 0.0
     assert zero_evidence_max_activation(model, sequences, mean, std) >= 0.0
+
+
+def test_evaluate_run_writes_the_meaning_headline_for_the_evidence_variant(tmp_path):
+    """Every meaning key in headline.json; attention interventions pick concepts (not channels)."""
+    from motif.explain import evaluate_run, write_evaluation
+    from motif.explain.evaluation import EvalVideo, GroundTruth
+
+    _, evidence, mean, std = models()
+    generator = torch.Generator().manual_seed(4)
+    videos, truth = [], []
+    for i, length in enumerate((6, 9, 12, 7)):
+        visible = torch.rand(length, C, generator=generator) > 0.6
+        raw = torch.where(visible, 0.4, 0.05)
+        spans = torch.stack([torch.arange(length), torch.arange(1, length + 1)], 1).float()
+        videos.append(EvalVideo((raw - mean) / std, i % 3, spans, f"v{i}"))
+        truth.append(visible)
+    result = evaluate_run(evidence, videos, class_names=["x", "y", "z"], concept_names=list("abcd"),
+                          ground_truth=GroundTruth(window_concepts=truth, class_concepts=[[0], [1], [2, 3]]),
+                          ks=(1,), attention_ks=(1, 2), trials=1, statistics=(mean, std))
+    assert {r["k"] for r in result.attention} == {1, 2}
+    write_evaluation(result, tmp_path)
+    import json
+
+    headline = json.loads((tmp_path / "headline.json").read_text())
+    for key in ("absent_importance_share", "absent_in_top3_rate", "recovery_all", "localisation",
+                "localisation_chance", "identical_windows_max_deviation", "zero_evidence_max_z_ratio"):
+        assert key in headline, key
+    assert headline["zero_evidence_max_z_ratio"] == 0.0
