@@ -215,3 +215,17 @@ def test_settings_and_statistics_travel_with_the_state_dict():
         TemporalConceptBottleneck(C, K, variant="evidence", num_layers=2)
     only_now = TemporalConceptBottleneck(C, K, variant="evidence", num_layers=0)
     assert only_now.views == ("now",) and only_now.classifier.weight.shape == (K, C)
+
+
+def test_input_statistics_set_the_evidence_and_the_starting_thresholds():
+    """After set_input_statistics a fresh model reads e = max(0, a)/σ and its view "now" starts as
+    max(0, X − 1): on where the score is at least one training std above its mean."""
+    model = TemporalConceptBottleneck(C, K, variant="evidence").double().eval()
+    mean, std = torch.rand(C, dtype=torch.float64) * 0.3, torch.rand(C, dtype=torch.float64) * 0.1 + 0.02
+    model.set_input_statistics(mean, std)
+    raw = raw_scores(2, 8)
+    x = (raw - mean) / std
+    torch.testing.assert_close(model.evidence.evidence(x), raw / std)
+    torch.testing.assert_close(model(x).concepts[..., :C], (x - 1.0).clamp_min(0.0), atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="statistics"):
+        model.set_input_statistics(mean[:2], std)

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 DISTANCE_BUCKETS = 8       # distances 0..7 windows have their own bias; 8 or more share one
 TEMPORAL_VIEWS = ("before", "after")
 INITIAL_SCALE = 1.0
+INITIAL_THRESHOLD_STD = 1.0   # thresholds start this many training stds above the mean evidence
 
 
 def _inverse_softplus(value: Tensor) -> Tensor:
@@ -103,14 +104,15 @@ class EvidencePooling(nn.Module):
 
     @torch.no_grad()
     def set_input_statistics(self, mean: Tensor, std: Tensor) -> None:
-        """Store μ/σ (the standardiser's [C] statistics) and start each threshold at the training mean of
-        its evidence, so that at initialisation z of the view "now" is max(0, X)."""
+        """Store μ/σ (the standardiser's [C] statistics) and start each threshold INITIAL_THRESHOLD_STD training
+        stds above the training mean of its evidence: at initialisation z of the view "now" is
+        α·max(0, X − 1), so a concept starts "on" only where its score is clearly above its average."""
         if mean.shape != (self.num_concepts,) or std.shape != (self.num_concepts,):
             raise ValueError(f"input statistics must be [C] = [{self.num_concepts}], got {list(mean.shape)} and "
                              f"{list(std.shape)}")
         offset = (mean / std).to(self.evidence_offset)
         self.evidence_offset.copy_(offset)
-        start = (self.scale() * offset.clamp_min(1e-3)).clamp_min(1e-3)
+        start = (self.scale() * (offset + INITIAL_THRESHOLD_STD)).clamp_min(1e-3)
         self.raw_threshold.copy_(_inverse_softplus(start))
 
     def evidence(self, x: Tensor) -> Tensor:
