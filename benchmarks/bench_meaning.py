@@ -15,8 +15,8 @@ Tasks:
 
 Each run trains with tools/train.py's code into ``<out>/<task>-<variant>-seed<k>`` (extra ``key=value``
 overrides apply to every run, e.g. ``optim.max_epochs=100``). A run whose metrics.json exists is not
-trained again, and its evaluation (meaning.json) is reused, so an interrupted benchmark resumes where
-it stopped. The seed changes the model's initialisation and batch order; the data stay the same.
+trained again, and its evaluation (meaning.json) is reused (unless it lacks a metric), so an
+interrupted benchmark resumes where it stopped. The seed changes the model's initialisation and batch order; the data stay the same.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from motif.training.run import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {"world": REPO / "configs" / "synthetic.yaml", "relative": REPO / "configs" / "synthetic_order_relative.yaml"}
-WORLD_KEYS = ("accuracy", "absent_importance_share", "absent_in_top3_rate", "recovery_all", "localisation",
+WORLD_KEYS = ("accuracy", "absent_importance_share", "absent_in_top3_rate", "absent_in_top3_rate_above_1pct",
+              "recovery_all", "localisation",
               "localisation_chance", "identical_windows_max_deviation", "zero_evidence_max_z_ratio")
 QUIET = ["baselines.zero_shot=false", "baselines.linear_probe=false", "baselines.mean_cbm=false",
          "baselines.full_attention=false", "baselines.time_shuffle=true", "logger.wandb.mode=disabled",
@@ -66,14 +67,16 @@ def run_one(task: str, variant: str, seed: int, out: Path, overrides: list[str])
     if task != "world":
         return row
     meaning_file = run_dir / "meaning.json"
-    if not meaning_file.is_file():
+    if not meaning_file.is_file() or not set(WORLD_KEYS) <= set(json.loads(meaning_file.read_text())):
         item = load_test_set(run_dir)
         ckpt = item.checkpoint
         result = evaluate_run(ckpt.model, item.test, class_names=ckpt.class_names, concept_names=ckpt.concept_names,
                               ground_truth=item.ground_truth, ks=(1,), trials=1, attention=False,
                               statistics=(ckpt.standardizer.mean, ckpt.standardizer.std))
-        meaning_file.write_text(json.dumps(json_safe({**result.headline(), "flagged": result.ground_truth[
-            "concepts_not_following_evidence"]}), indent=1))
+        truth = result.ground_truth
+        meaning_file.write_text(json.dumps(json_safe({**result.headline(), "flagged": truth[
+            "concepts_not_following_evidence"], "absent_in_top3_rate_above_1pct": truth[
+            "absent_in_top3_rate_above_1pct"]}), indent=1))
     meaning = json.loads(meaning_file.read_text())
     return {**row, **{key: meaning[key] for key in WORLD_KEYS if key != "accuracy"},
             "flagged_concepts": len(meaning["flagged"])}

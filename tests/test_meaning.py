@@ -21,11 +21,14 @@ def test_absent_share_and_top3_by_hand():
     g = torch.tensor([[4.0, 3.0, 2.0, 1.0], [0.0, 0.0, 5.0, 5.0]])
     present = torch.tensor([[True, True, False, True], [True, True, False, False]])
     labelled = torch.tensor([True, True, True, False])   # concept 3 is not covered by the ground truth
-    share, in_top = absent_concept_importance(g, present, labelled)
+    share, in_top, in_top_floor = absent_concept_importance(g, present, labelled)
     torch.testing.assert_close(share, torch.tensor([2.0 / 10.0, 5.0 / 10.0]))
-    assert in_top.tolist() == [True, True]
-    share, in_top = absent_concept_importance(torch.tensor([[4.0, 3.0, 0.0, 1.0]]), present[:1], labelled)
+    assert in_top.tolist() == [True, True] and in_top_floor.tolist() == [True, True]
+    share, in_top, _ = absent_concept_importance(torch.tensor([[4.0, 3.0, 0.0, 1.0]]), present[:1], labelled)
     assert in_top.tolist() == [False]                   # absent but G = 0: not counted as "in the top 3"
+    _, in_top, in_top_floor = absent_concept_importance(torch.tensor([[40.0, 30.0, 0.5, 0.0]]), present[:1],
+                                                        labelled)
+    assert in_top.tolist() == [True] and in_top_floor.tolist() == [False]   # 0.5 of 70.5 is under 1 %
 
 
 def models():

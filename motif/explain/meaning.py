@@ -1,8 +1,9 @@
 """Does an explanation mean what it says? Ground-truth and probe metrics of a trained bottleneck.
 
 - Absent concepts: the share of Σ_c |G[c]| held by concepts never visible in the video, and how often
-  such a concept is among the 3 most important ones (with G > 0). A concept's G is the sum over its
-  views (``fold_views``), so the numbers compare across variants.
+  such a concept is among the 3 most important ones (with G > 0; and, as a second number, holding at
+  least ``NEGLIGIBLE_SHARE`` of Σ|G|, since a third place worth 0.01 % of the logit says nothing). A
+  concept's G is the sum over its views (``fold_views``), so the numbers compare across variants.
 - Identical-windows probe: a video made of one window repeated; a concept activation that follows
   its evidence is constant over time. Reported: the largest deviation over time of any channel,
   relative to the largest activation of the probe video.
@@ -31,13 +32,15 @@ from motif.training.data import pad_sequences
 log = logging.getLogger(__name__)
 
 FOLLOW_AUC = 0.75
+NEGLIGIBLE_SHARE = 0.01           # an absent concept in the top 3 with less of Σ|G| than this is counted apart
 PROBE_WINDOWS = (0.0, 0.5, 1.0)   # which windows of each test video the identical-windows probe repeats
 
 
-def absent_concept_importance(global_importance: Tensor, present: Tensor, labelled: Tensor, top: int = 3
-                              ) -> tuple[Tensor, Tensor]:
-    """Per video: share of Σ|G| on labelled concepts absent from the video, and whether one of them is in
-    the top ``top`` of G with G > 0 -> ([B] float, [B] bool).
+def absent_concept_importance(global_importance: Tensor, present: Tensor, labelled: Tensor, top: int = 3,
+                              floor: float = NEGLIGIBLE_SHARE) -> tuple[Tensor, Tensor, Tensor]:
+    """Per video: share of Σ|G| on labelled concepts absent from the video, whether one of them is in the
+    top ``top`` of G with G > 0, and whether one is there holding at least ``floor`` of Σ|G|
+    -> ([B] float, [B] bool, [B] bool).
 
     global_importance: G per concept [B, C]; present [B, C] bool (visible in some window of the video);
     labelled [C] bool (concepts the ground truth covers; the others are neither absent nor present).
@@ -47,8 +50,11 @@ def absent_concept_importance(global_importance: Tensor, present: Tensor, labell
     share = (magnitude * absent).sum(dim=1) / magnitude.sum(dim=1).clamp_min(1e-12)
     k = min(top, global_importance.shape[1])
     values, index = global_importance.topk(k, dim=1)
-    in_top = (absent.gather(1, index) & (values > 0)).any(dim=1)
-    return share, in_top
+    absent_top = absent.gather(1, index)
+    in_top = (absent_top & (values > 0)).any(dim=1)
+    total = magnitude.sum(dim=1, keepdim=True)
+    in_top_floor = (absent_top & (values > 0) & (values.abs() >= floor * total)).any(dim=1)
+    return share, in_top, in_top_floor
 
 
 @torch.no_grad()
@@ -132,13 +138,14 @@ def meaning_metrics(model: TemporalConceptBottleneck, chunks: Sequence[EvalChunk
     order of ``sequences``); the zero-evidence probe needs the standardiser's (mean, std)."""
     num_concepts = len(concept_names)
     labelled = labelled.to(chunks[0].z.device)
-    shares, in_top = [], []
+    shares, in_top, in_top_floor = [], [], []
     for chunk in chunks:
         present = torch.stack([window_concepts[int(i)].bool().any(dim=0) for i in chunk.positions]).to(labelled.device)
-        share, top = absent_concept_importance(fold_views(chunk.explanation.global_importance, num_concepts),
-                                               present, labelled)
+        share, top, top_floor = absent_concept_importance(
+            fold_views(chunk.explanation.global_importance, num_concepts), present, labelled)
         shares.append(share)
         in_top.append(top)
+        in_top_floor.append(top_floor)
     present_mean = present_concept_mean_activation(chunks, window_concepts, num_concepts)
     zero = math.nan
     if statistics is not None:
@@ -146,6 +153,7 @@ def meaning_metrics(model: TemporalConceptBottleneck, chunks: Sequence[EvalChunk
     return {
         "absent_importance_share": float(torch.cat(shares).double().mean()),
         "absent_in_top3_rate": float(torch.cat(in_top).double().mean()),
+        "absent_in_top3_rate_above_1pct": float(torch.cat(in_top_floor).double().mean()),
         "identical_windows_max_deviation": identical_windows_deviation(model, sequences, device),
         "zero_evidence_max_z": zero,
         "present_concept_mean_z": present_mean,
