@@ -31,7 +31,7 @@ RUN_LABELS = {"motif": "published MoTIF (sinusoid + LayerNorm)", "evidence": "ev
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", required=True, help="run directories written by tools/train.py")
-    parser.add_argument("--video", required=True, help="id of a test video (file stem)")
+    parser.add_argument("--video", required=True, help="a test video: its id or file stem")
     parser.add_argument("--out", required=True, help="PNG to write")
     args = parser.parse_args(argv)
     rows = []
@@ -45,10 +45,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {run} has no ground truth (data.ground_truth in its config)", file=sys.stderr)
             return 2
         ids = [v.video_id for v in item.test]
-        if args.video not in ids:
+        matches = [i for i, video_id in enumerate(ids) if args.video in (video_id, Path(video_id).stem)]
+        if not matches:
             print(f"error: {args.video!r} is not a test video of {run}; e.g. {', '.join(ids[:3])}", file=sys.stderr)
             return 2
-        index = ids.index(args.video)
+        index = matches[0]
         model, names = item.checkpoint.model, item.checkpoint.concept_names
         with torch.no_grad():
             out = model(item.test[index].x[None].float())
