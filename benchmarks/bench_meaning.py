@@ -16,7 +16,8 @@ Tasks:
 Each run trains with tools/train.py's code into ``<out>/<task>-<variant>-seed<k>`` (extra ``key=value``
 overrides apply to every run, e.g. ``optim.max_epochs=100``). A run whose metrics.json exists is not
 trained again, and its evaluation (meaning.json) is reused (unless it lacks a metric), so an
-interrupted benchmark resumes where it stopped. The seed changes the model's initialisation and batch order; the data stay the same.
+interrupted benchmark resumes where it stopped. The seed changes the model's initialisation and batch
+order; the data stay the same.
 """
 
 from __future__ import annotations

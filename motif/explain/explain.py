@@ -252,8 +252,8 @@ def _attention_budget_ok(model: TemporalConceptBottleneck, num_windows: int, max
         return False, "the model has no attention layer"
     size = model.num_concepts * num_windows ** 2 * model.num_attention_maps
     if size > max_elements:
-        return False, (f"{num_windows} windows x {model.num_concepts} concepts x {model.num_attention_maps} maps would need "
-                       f"{size * 4 / 2 ** 30:.1f} GiB of maps (limit {max_elements * 4 / 2 ** 30:.1f} GiB)")
+        return False, (f"{num_windows} windows x {model.num_concepts} concepts x {model.num_attention_maps} maps would "
+                       f"need {size * 4 / 2 ** 30:.1f} GiB of maps (limit {max_elements * 4 / 2 ** 30:.1f} GiB)")
     return True, ""
 
 

@@ -66,7 +66,8 @@ class ConceptTimelineCallback(pl.Callback):
                                               order=exp.global_importance[0].argsort(descending=True).tolist()),
         }
         if out.attentions and out.attentions[-1].shape[1] == len(self.concept_names):
-            top_concepts = fold_views(exp.global_importance[0], len(self.concept_names)).topk(min(3, len(self.concept_names))).indices
+            by_concept = fold_views(exp.global_importance[0], len(self.concept_names))
+            top_concepts = by_concept.topk(min(3, len(self.concept_names))).indices
             maps = out.attentions[-1][0, top_concepts].cpu().numpy()
             figures["attention"] = attention_maps_figure(spans, maps, [self.concept_names[c] for c in top_concepts],
                                                          title="attention (last layer)")
