@@ -83,6 +83,9 @@ def test_meaning_metrics_on_a_world_where_the_truth_is_known():
     flagged = concepts_not_following_evidence(chunks, truth, labelled, ["a", "b", "c", "d"])
     assert [f["concept"] for f in flagged] == ["a"]
     assert flagged[0]["activation_auc"] < 0.75 <= flagged[0]["score_auc"]
+    for chunk in chunks:                                  # switched off entirely: unused, not flagged
+        chunk.z[..., 0] = 0.0
+    assert concepts_not_following_evidence(chunks, truth, labelled, ["a", "b", "c", "d"]) == []
 
 
 @pytest.mark.parametrize("variant", ["motif", "evidence"])

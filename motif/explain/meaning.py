@@ -12,7 +12,8 @@
   silenced concept (any view, any window), over the mean activation of present concepts (ground truth).
 - Concepts whose activation does not follow their evidence: ROC-AUC of the concept's activation
   (view "now") against its ground-truth presence per window, next to the AUC of its raw score; a concept
-  is flagged when its activation's AUC is below ``FOLLOW_AUC`` while the raw score's is at least that.
+  is flagged when its activation's AUC is below ``FOLLOW_AUC`` while the raw score's is at least that. A
+  concept whose activation is 0 in every test window is not flagged: the model does not use it (G = 0).
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def present_concept_mean_activation(chunks: Sequence[EvalChunk], window_concepts
 def concepts_not_following_evidence(chunks: Sequence[EvalChunk], window_concepts: Sequence[Tensor],
                                     labelled: Tensor, concept_names: Sequence[str]) -> list[dict]:
     """Concepts whose activation (view "now") detects their ground-truth presence much worse than their raw
-    score does: [{concept, activation_auc, score_auc}] for AUC(z) < FOLLOW_AUC <= AUC(raw score)."""
+    score does: [{concept, activation_auc, score_auc}] for AUC(z) < FOLLOW_AUC <= AUC(raw score), among the
+    concepts whose activation is not 0 everywhere."""
     num_concepts = len(concept_names)
     order = torch.cat([chunk.positions for chunk in chunks]).tolist()
     z = torch.cat([chunk.z[..., :num_concepts][~chunk.padding_mask].cpu() for chunk in chunks])
@@ -122,9 +124,10 @@ def concepts_not_following_evidence(chunks: Sequence[EvalChunk], window_concepts
     columns = labelled.nonzero().squeeze(1)
     activation_auc = roc_auc_per_column(z[:, columns], labels[:, columns])
     score_auc = roc_auc_per_column(x[:, columns], labels[:, columns])
+    used = (z[:, columns] > 0).any(dim=0).tolist()
     flagged = []
-    for c, a, s in zip(columns.tolist(), activation_auc.tolist(), score_auc.tolist()):
-        if a < FOLLOW_AUC <= s:
+    for c, a, s, on in zip(columns.tolist(), activation_auc.tolist(), score_auc.tolist(), used):
+        if on and a < FOLLOW_AUC <= s:
             flagged.append({"concept": concept_names[c], "activation_auc": a, "score_auc": s})
             log.warning("concept %r: its activation does not follow its evidence (AUC %.2f against the ground "
                         "truth, its raw score %.2f)", concept_names[c], a, s)

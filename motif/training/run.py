@@ -110,7 +110,7 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
     bs = cfg.optim.batch_size
     model = module.model
     val, test = evaluate_bottleneck(model, data.val, bs), evaluate_bottleneck(model, data.test, bs)
-    metrics: dict = {"val_acc": val.acc, "test_acc": test.acc, "test_acc_top5": test.acc_top5, "epochs": epochs,
+    metrics: dict = {"variant": cfg.model.variant, "val_acc": val.acc, "test_acc": test.acc, "test_acc_top5": test.acc_top5, "epochs": epochs,
                      "num_train": len(data.train), "num_val": len(data.val), "num_test": len(data.test),
                      "num_concepts": len(data.concept_names), "num_classes": len(data.class_names),
                      "skipped_videos": len(data.skipped)}
@@ -209,6 +209,9 @@ def train_and_evaluate(cfg: DictConfig, resume: bool = False) -> dict | None:
     return summary
 
 
+BOTTLENECK_NAMES = {"motif": "MoTIF", "full": "full attention", "space_time": "MoTIF-ST", "evidence": "evidence"}
+
+
 def format_summary(metrics: dict, run_dir: Path) -> str:
     """A short text table of the model and its baselines."""
     def pct(value) -> str:
@@ -218,9 +221,10 @@ def format_summary(metrics: dict, run_dir: Path) -> str:
         return f" ± {100 * tree[key + '_std']:.1f}" if key + "_std" in tree else ""
 
     lines = [f"run directory: {run_dir}", f"{'method':<28}{'test acc %':>12}"]
-    lines.append(f"{'MoTIF':<28}{pct(metrics.get('test_acc'))}{std(metrics, 'test_acc')}")
+    model = BOTTLENECK_NAMES.get(metrics.get("variant", "motif"), "MoTIF")
+    lines.append(f"{model:<28}{pct(metrics.get('test_acc'))}{std(metrics, 'test_acc')}")
     if "shuffled_test_acc" in metrics:
-        lines.append(f"{'MoTIF, windows shuffled':<28}{pct(metrics['shuffled_test_acc'])}"
+        lines.append(f"{model + ', windows shuffled':<28}{pct(metrics['shuffled_test_acc'])}"
                      f"{std(metrics, 'shuffled_test_acc')}")
     for name, tree in metrics.get("baselines", {}).items():
         if "skipped" in tree:
