@@ -209,7 +209,7 @@ def train_and_evaluate(cfg: DictConfig, resume: bool = False) -> dict | None:
     return summary
 
 
-BOTTLENECK_NAMES = {"motif": "MoTIF", "full": "full attention", "space_time": "MoTIF-ST", "evidence": "evidence"}
+BOTTLENECK_NAMES = {"motif": "MoTIF", "full": "full attention", "space_time": "MoTIF-ST", "evidence": "evidence bottleneck"}
 
 
 def format_summary(metrics: dict, run_dir: Path) -> str:
