@@ -110,7 +110,8 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
     bs = cfg.optim.batch_size
     model = module.model
     val, test = evaluate_bottleneck(model, data.val, bs), evaluate_bottleneck(model, data.test, bs)
-    metrics: dict = {"variant": cfg.model.variant, "val_acc": val.acc, "test_acc": test.acc, "test_acc_top5": test.acc_top5, "epochs": epochs,
+    metrics: dict = {"variant": cfg.model.variant,
+                     "val_acc": val.acc, "test_acc": test.acc, "test_acc_top5": test.acc_top5, "epochs": epochs,
                      "num_train": len(data.train), "num_val": len(data.val), "num_test": len(data.test),
                      "num_concepts": len(data.concept_names), "num_classes": len(data.class_names),
                      "skipped_videos": len(data.skipped)}
@@ -209,7 +210,8 @@ def train_and_evaluate(cfg: DictConfig, resume: bool = False) -> dict | None:
     return summary
 
 
-BOTTLENECK_NAMES = {"motif": "MoTIF", "full": "full attention", "space_time": "MoTIF-ST", "evidence": "evidence bottleneck"}
+BOTTLENECK_NAMES = {"motif": "MoTIF", "full": "full attention", "space_time": "MoTIF-ST",
+                    "evidence": "evidence bottleneck"}
 
 
 def format_summary(metrics: dict, run_dir: Path) -> str:
