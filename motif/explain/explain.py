@@ -296,7 +296,9 @@ def explain_sequence(model: TemporalConceptBottleneck, x: Tensor, spans: Tensor,
         spans=spans.detach().float().cpu(), output=_to_cpu(output), explanation=_explanation_to_cpu(explanation),
         class_weight=model.classifier.weight[explanation.class_index].detach().cpu(), attention_note=note,
         model_info={"tau": model.tau, "variant": model.variant, "num_layers": model.num_layers,
-                    "num_concepts": model.num_concepts, "num_classes": model.num_classes},
+                    "num_concepts": model.num_concepts, "num_classes": model.num_classes,
+                    "attention_maps": ([f"view '{v}'" for v in model.views[1:]] if model.variant == "evidence"
+                                       else [f"layer {i + 1} of {model.num_layers}" for i in range(model.num_layers)])},
         video_info=dict(video_info or {}))
     if maps_ok and output.attentions is not None:
         by_concept = fold_views(result.explanation.global_importance, model.num_concepts)
