@@ -41,7 +41,7 @@ class VideoConfig:
 class SyntheticOrderConfig:
     """The synthetic order task of spec section 8 (features generated from a seed, no files)."""
 
-    variant: str = "five"  # five | pairs
+    variant: str = "five"  # five | pairs | relative
     num_videos: int = 600
     feature_dim: int = 1024
     num_concepts: int = 64
@@ -101,7 +101,7 @@ class CacheConfig:
 class ModelConfig:
     """The temporal concept bottleneck (spec section 3)."""
 
-    variant: str = "motif"  # motif | full | space_time
+    variant: str = "motif"  # motif | full | space_time | evidence
     num_layers: int = 1
     head_dim: int = 1
     dropout: float = 0.1
@@ -119,6 +119,7 @@ class OptimConfig:
     batch_size: int = 32
     max_epochs: int = 100
     patience: int = 50
+    min_epochs: int = 0  # early stopping never stops a run before this epoch (slow starters learn late)
     grad_clip: float = 1.0
     label_smoothing: float = 0.1
     class_weighted: bool = True
@@ -227,9 +228,9 @@ _CHOICES = {
     "video.backend": ("auto", "decord", "pyav"),
     "video.frame_sampling": ("center", "uniform", "random", "all"),
     "data.format": ("list", "csv", "folder", "ucf101", "hmdb51", "ssv2", "breakfast", "synthetic_order"),
-    "data.synthetic.variant": ("five", "pairs"),
+    "data.synthetic.variant": ("five", "pairs", "relative"),
     "cache.mode": ("cache", "stream"),
-    "model.variant": ("motif", "full", "space_time"),
+    "model.variant": ("motif", "full", "space_time", "evidence"),
     "model.attention_impl": ("fast", "explicit"),
     "logger.wandb.mode": ("auto", "online", "offline", "disabled"),
     "discovery.mode": ("propose", "select", "both"),

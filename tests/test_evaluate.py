@@ -200,7 +200,7 @@ def test_evaluate_run_writes_every_table(task, tmp_path):
     assert {r["kind"] for r in result.attention} == {"identity", "uniform", "reverse", "shuffle"}
     g = result.ground_truth
     assert g["concept_auc_mean"] > 0.95 and set(g["concept_auc"]) == set(CONCEPT_NAMES[:3])
-    assert g["localisation"] > 0.8 > g["localisation_chance"] and g["recovery"] > 0.8
+    assert g["localisation"] > 0.8 > g["localisation_chance"] and g["recovery_all"] > 0.8
     headline = result.headline()
     assert headline["accuracy"] == result.accuracy["top1"] > 0.8
     logged = _FakeWandbRun()

@@ -49,7 +49,7 @@ def make_model(num_concepts: int = 6, num_classes: int = 4, *, seed: int = 0, dt
     model = TemporalConceptBottleneck(num_concepts, num_classes, **kwargs).to(dtype).eval()
     with torch.no_grad():  # leave the initial point: non-trivial logit scales, concept shifts and gates
         for name, parameter in model.named_parameters():
-            if name.endswith(("logit_scale", "concept_head.shift")) or "gate" in name:
+            if name.endswith(("logit_scale", "concept_head.shift", "position_bias", "raw_threshold")) or "gate" in name:
                 parameter.uniform_(-1.0, 1.0)
     return model
 
@@ -86,10 +86,11 @@ def test_any_number_of_windows(variant):
 def test_fast_and_explicit_paths_agree(variant, dtype, tolerance):
     """Outputs and every parameter gradient agree (float64 to 1e-10, float32 to 1e-5), with padding
     and one fully padded video in the batch."""
-    fast = make_model(num_concepts=10, num_classes=5, num_layers=2, head_dim=2, ffn_hidden=3, variant=variant,
+    layers = 1 if variant == "evidence" else 2   # "evidence" has one temporal pooling stage
+    fast = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=2, ffn_hidden=3, variant=variant,
                       dtype=dtype)
-    explicit = make_model(num_concepts=10, num_classes=5, num_layers=2, head_dim=2, ffn_hidden=3, variant=variant,
-                          dtype=dtype, attention_impl="explicit")
+    explicit = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=2, ffn_hidden=3,
+                          variant=variant, dtype=dtype, attention_impl="explicit")
     explicit.load_state_dict(fast.state_dict())
     x, padding_mask = make_inputs([17, 9, 1, 0], 10, dtype=dtype)
     weights = torch.randn(4, 5, dtype=dtype)
@@ -137,7 +138,8 @@ def test_fast_path_stores_no_attention_maps():
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("impl", ["fast", "explicit"])
 def test_appending_padding_changes_nothing(variant, impl):
-    model = make_model(num_concepts=6, num_layers=2, variant=variant, attention_impl=impl)
+    model = make_model(num_concepts=6, num_layers=1 if variant == "evidence" else 2, variant=variant,
+                       attention_impl=impl)
     x, _ = make_inputs([11], 6, seed=1)
     padded, padding_mask = make_inputs([11, 23], 6, seed=2)
     padded[0, :11] = x[0]

@@ -228,3 +228,38 @@ def test_shipped_world_backbone_detects_concepts():
     assert similarity[~torch.eye(len(WORLD_CONCEPTS), dtype=torch.bool)].max() < 0.9
     metadata = json.loads(WEIGHTS.with_suffix(".json").read_text())
     assert metadata["model"] == "motif-world-vit" and metadata["mean_concept_auc"] >= 0.9
+
+
+def _first_event_position(label: int, placement: str, seed: int) -> float:
+    """Where the first class event of a script starts, as a fraction of the video."""
+    script = sample_class_script(label, np.random.default_rng(seed), WorldConfig(placement=placement))
+    starts = [np.flatnonzero(t.visible)[0] for t in script.tracks if t.role == "class" and not t.visible.all()]
+    return min(starts) / script.num_frames
+
+
+def test_random_placement_puts_events_anywhere_so_absolute_time_does_not_tell_mirrors_apart():
+    """With placement "fixed" the red circle of "red circle then blue square" always starts in the first
+    10 % of the video; with "random" the events start anywhere, and the start time of the first event
+    no longer separates a class from its mirror."""
+    fixed = [_first_event_position(0, "fixed", seed) for seed in range(40)]
+    assert max(fixed) < 0.1
+    for label, mirror in ((0, 1), (2, 3), (4, 5), (6, 7)):
+        forward = [_first_event_position(label, "random", seed) for seed in range(40)]
+        backward = [_first_event_position(mirror, "random", seed + 1000) for seed in range(40)]
+        assert max(forward) > 0.3 and max(backward) > 0.3
+        assert abs(np.mean(forward) - np.mean(backward)) < 0.15, (label, np.mean(forward), np.mean(backward))
+
+
+def test_defining_concepts_are_never_always_visible():
+    """No class lists an object that is on screen in every frame of its videos as defining."""
+    for label, world_class in enumerate(WORLD_CLASSES):
+        for seed in range(5):
+            script = sample_class_script(label, np.random.default_rng(seed), WorldConfig(size=64))
+            _, timeline = render_video(script, 64)
+            always = {WORLD_CONCEPTS[c] for c in np.flatnonzero(timeline.all(axis=0))}
+            assert not always & set(world_class.concepts), (world_class.name, always)
+
+
+def test_placement_setting_is_checked(tmp_path):
+    with pytest.raises(WorldError, match="placement"):
+        generate_world(tmp_path, WorldConfig(placement="middle"))

@@ -79,3 +79,30 @@ def test_bad_parameters_are_named():
         make_order_task("five", **{**SMALL, "min_windows": 20})
     with pytest.raises(ValueError, match="num_videos"):
         make_order_task("pairs", **{**SMALL, "num_videos": 5})
+
+
+def test_relative_order_task_orders_two_close_bursts_anywhere():
+    """Class 0 has the burst of event A before the burst of B, class 1 the reverse; the bursts are
+    close, sit anywhere, and show in the concept activations; one event's position is a weak cue."""
+    from motif.data.synthetic_order import order_oracle_accuracy, position_rule_accuracy
+
+    task = make_order_task("relative", num_videos=300, feature_dim=128, num_concepts=8, min_windows=16,
+                           max_windows=40, seed=1)
+    assert task.class_names == ["A then B", "B then A"] and task.concept_names[:2] == ["event A", "event B"]
+    starts = []
+    for bursts, label, activations in zip(task.bursts, task.labels.tolist(), task.activations()):
+        a, b = bursts["event A"], bursts["event B"]
+        assert (a[0] < b[0]) == (label == 0)
+        first, second = sorted([a, b])
+        assert 0 <= second[0] - first[1] <= 2
+        starts.append(first[0] / activations.shape[0])
+        inside = activations[a[0]:a[1], 0].mean()
+        assert inside > 3 * activations[:, 0].median()
+    assert min(starts) < 0.1 and max(starts) > 0.6
+    assert order_oracle_accuracy(task) == 1.0
+    assert position_rule_accuracy(task, "event A") < 0.75
+    again = make_order_task("relative", num_videos=300, feature_dim=128, num_concepts=8, min_windows=16,
+                            max_windows=40, seed=1)
+    assert all(torch.equal(x, y) for x, y in zip(task.features, again.features)) and again.bursts == task.bursts
+    with pytest.raises(ValueError, match="relative"):
+        make_order_task("relative", num_videos=20, num_concepts=3)

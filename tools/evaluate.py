@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate_run(ckpt.model, item.test, class_names=ckpt.class_names, concept_names=ckpt.concept_names,
                               ground_truth=item.ground_truth, trials=args.trials,
                               attention_trials=args.attention_trials, seed=args.seed, device=device,
+                              statistics=(ckpt.standardizer.mean, ckpt.standardizer.std),
                               attention=not args.no_attention)
         out_dir = out_root if len(sets) == 1 else out_root / f"split{item.split}"
         write_evaluation(result, out_dir, wandb_run=wandb_run)

@@ -1,6 +1,7 @@
 """Generate the synthetic video world (videos, class list, split files, concept bank, ground truth).
 
-    python tools/make_synthetic.py --out data/synthetic --seed 0 --num-videos 320
+    python tools/make_synthetic.py --out data/synthetic --seed 0 --num-videos 320 [--placement random|fixed]
+        [--min-seconds 6 --max-seconds 12]   (e.g. 20 and 40 for a longer-video world)
 """
 
 from __future__ import annotations
@@ -29,13 +30,16 @@ def main() -> None:
     parser.add_argument("--codec", default=defaults.codec, choices=("mpeg4", "libx264"))
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
     parser.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
+    parser.add_argument("--placement", default=defaults.placement, choices=("random", "fixed"),
+                        help="random: each event at a random place, length and gap (absolute time does not tell a "
+                             "class from its mirror); fixed: first event always in the first half")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     config = WorldConfig(num_videos=args.num_videos, seed=args.seed, size=args.size, fps=args.fps,
                          min_seconds=args.min_seconds, max_seconds=args.max_seconds,
                          max_distractors=args.max_distractors, codec=args.codec,
-                         val_fraction=args.val_fraction, test_fraction=args.test_fraction)
+                         val_fraction=args.val_fraction, test_fraction=args.test_fraction, placement=args.placement)
     started = time.time()
     try:
         world_file = generate_world(args.out, config, workers=args.workers)

@@ -8,6 +8,11 @@ model that ignores time cannot tell them apart. Every frame records which concep
 concept bank are visible in it, measured on the rendered pixels (an object hidden behind another
 one is not visible).
 
+Event placement (``WorldConfig.placement``): "random" (the default) puts each class event at a random
+place with a random length (and, for sequences, a random gap), so that absolute time does not tell
+a class from its mirror; "fixed" keeps the earlier layout in which the first event of a class sits
+in the first half of the video ("A then B" then equals "A early").
+
 Geometry is expressed in fractions of the frame side, so the same script renders at any size.
 Everything is deterministic for a seed: video ``i`` of a world is drawn from
 ``numpy.random.SeedSequence([seed, i])``, independent of how many worker processes render it.
@@ -28,7 +33,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 WORLD_NAME = "motif-synthetic-world"
-WORLD_FORMAT_VERSION = 1
+WORLD_FORMAT_VERSION = 2
+PLACEMENTS = ("random", "fixed")
 
 # Object concepts: phrase -> (shape kind, RGB colour).
 OBJECTS: dict[str, tuple[str, tuple[int, int, int]]] = {
@@ -52,6 +58,8 @@ LEFT_EDGE = 0.28          # an object whose centre is left of this is "on the le
 RIGHT_EDGE = 0.72         # ... right of this is "on the right side"
 LARGE_RADIUS = 0.18       # radius >= this: "large shape"
 SMALL_RADIUS = 0.08       # radius <= this: "small shape"
+POP_RADIUS = 0.06         # an appearing object is first shown this small
+POP_FRACTION = 0.3        # ... for this fraction of the time it is visible
 NORMAL_RADIUS = (0.11, 0.135)
 SLOTS_Y = (0.2, 0.5, 0.8)  # vertical slots of the central column; objects of a video never share one
 COLUMN_X = (0.42, 0.58)   # centre x range of objects that do not travel
@@ -63,9 +71,10 @@ SUPERSAMPLE = 2           # frames are drawn at this multiple of the output size
 class WorldClass:
     """One class of the world.
 
-    ``concepts`` are the class-defining concepts (most important first); ``evidence_concepts`` the
-    subset whose timing decides between the class and its ``mirror`` (the windows that hold the
-    evidence of the class are the windows where one of them is visible).
+    ``concepts`` are the class-defining concepts (most important first): only what tells the class
+    from the others, never an object that is visible all the time; ``evidence_concepts`` the subset
+    whose timing decides between the class and its ``mirror`` (the windows that hold the evidence of
+    the class are the windows where one of them is visible).
     """
 
     name: str
@@ -83,18 +92,18 @@ WORLD_CLASSES: tuple[WorldClass, ...] = (
                ("blue square", "red circle"), ("red circle", "blue square")),
     WorldClass("green triangle moving left to right", "traverse", False,
                "green triangle moving right to left",
-               ("green triangle", LEFT_SIDE, RIGHT_SIDE), (LEFT_SIDE, RIGHT_SIDE)),
+               (LEFT_SIDE, RIGHT_SIDE), (LEFT_SIDE, RIGHT_SIDE)),
     WorldClass("green triangle moving right to left", "traverse", True,
                "green triangle moving left to right",
-               ("green triangle", RIGHT_SIDE, LEFT_SIDE), (LEFT_SIDE, RIGHT_SIDE)),
+               (RIGHT_SIDE, LEFT_SIDE), (LEFT_SIDE, RIGHT_SIDE)),
     WorldClass("yellow star growing", "grow", False, "yellow star shrinking",
-               ("yellow star", LARGE_SHAPE, SMALL_SHAPE), (LARGE_SHAPE, SMALL_SHAPE)),
+               (LARGE_SHAPE, SMALL_SHAPE), (LARGE_SHAPE, SMALL_SHAPE)),
     WorldClass("yellow star shrinking", "grow", True, "yellow star growing",
-               ("yellow star", SMALL_SHAPE, LARGE_SHAPE), (LARGE_SHAPE, SMALL_SHAPE)),
+               (SMALL_SHAPE, LARGE_SHAPE), (LARGE_SHAPE, SMALL_SHAPE)),
     WorldClass("purple diamond appearing", "appear", False, "purple diamond disappearing",
-               ("purple diamond",), ("purple diamond",)),
+               ("purple diamond", SMALL_SHAPE), ("purple diamond", SMALL_SHAPE)),
     WorldClass("purple diamond disappearing", "appear", True, "purple diamond appearing",
-               ("purple diamond",), ("purple diamond",)),
+               ("purple diamond", SMALL_SHAPE), ("purple diamond", SMALL_SHAPE)),
 )
 CLASS_NAMES: tuple[str, ...] = tuple(c.name for c in WORLD_CLASSES)
 
@@ -149,8 +158,11 @@ class WorldConfig:
     codec: str = "mpeg4"
     val_fraction: float = 0.2
     test_fraction: float = 0.2
+    placement: str = "random"
 
     def validate(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise WorldError(f"placement={self.placement!r}: choose one of {', '.join(PLACEMENTS)}")
         if self.num_videos < len(WORLD_CLASSES):
             raise WorldError(f"num_videos={self.num_videos}: need at least one video per class "
                              f"({len(WORLD_CLASSES)}); raise num_videos")
@@ -202,10 +214,27 @@ def _slot_position(slot: int, rng: np.random.Generator) -> tuple[float, float]:
     return float(rng.uniform(*COLUMN_X)), SLOTS_Y[slot] + float(rng.uniform(-0.03, 0.03))
 
 
-def _class_tracks(pattern: str, n: int, rng: np.random.Generator) -> tuple[list[ObjectTrack], list[int]]:
+def _random_span(n: int, rng: np.random.Generator, low: float, high: float) -> tuple[int, int]:
+    """[first, last) frames of a random length in [low, high]·n at a uniformly random place."""
+    length = max(2, int(rng.uniform(low, high) * n))
+    first = int(rng.integers(0, n - length + 1))
+    return first, first + length
+
+
+def _pop_in_radius(n: int, first: int, last: int, radius: float) -> np.ndarray:
+    """[N] radius: POP_RADIUS for the first POP_FRACTION of frames [first, last), then ``radius``."""
+    values = np.full(n, radius)
+    values[first:first + max(1, int(POP_FRACTION * (last - first)))] = POP_RADIUS
+    return values
+
+
+def _class_tracks(pattern: str, n: int, rng: np.random.Generator, placement: str = "random"
+                  ) -> tuple[list[ObjectTrack], list[int]]:
     """Tracks of the forward member of a class pair, and the slots they leave free."""
     slots = [int(s) for s in rng.permutation(len(SLOTS_Y))]
     all_frames = np.ones(n, dtype=bool)
+    if placement == "random":
+        return _randomly_placed_tracks(pattern, n, rng, slots)
     if pattern == "sequence":
         first = _interval(n, int(rng.uniform(0.0, 0.1) * n), int(rng.uniform(0.4, 0.55) * n))
         second = _interval(n, int(rng.uniform(0.45, 0.6) * n), int(np.ceil(rng.uniform(0.9, 1.0) * n)))
@@ -228,10 +257,41 @@ def _class_tracks(pattern: str, n: int, rng: np.random.Generator) -> tuple[list[
         x, y = float(rng.uniform(0.46, 0.54)), float(rng.uniform(0.46, 0.54))
         return [_track("yellow star", "class", rng, all_frames, x, y, radius)], [0, 2]
     if pattern == "appear":
-        visible = _interval(n, int(rng.uniform(0.35, 0.6) * n), n)
+        first = int(rng.uniform(0.35, 0.6) * n)
         x, y = _slot_position(slots[0], rng)
-        return [_track("purple diamond", "class", rng, visible, x, y,
-                       rng.uniform(*NORMAL_RADIUS))], slots[1:]
+        return [_track("purple diamond", "class", rng, _interval(n, first, n), x, y,
+                       _pop_in_radius(n, first, n, rng.uniform(*NORMAL_RADIUS)))], slots[1:]
+    raise WorldError(f"unknown class pattern {pattern!r}")
+
+
+def _randomly_placed_tracks(pattern: str, n: int, rng: np.random.Generator, slots: list[int]
+                            ) -> tuple[list[ObjectTrack], list[int]]:
+    """Placement "random": each event is visible only for a random stretch at a random place."""
+    if pattern == "sequence":
+        lengths = rng.uniform(0.15, 0.3, size=2) * n
+        gap = rng.uniform(0.0, 0.15) * n
+        start = rng.uniform(0.0, n - lengths.sum() - gap)
+        first = _interval(n, int(start), int(start + lengths[0]))
+        second = _interval(n, int(start + lengths[0] + gap), int(np.ceil(start + lengths.sum() + gap)))
+        x1, y1 = _slot_position(slots[0], rng)
+        x2, y2 = _slot_position(slots[1], rng)
+        return [_track("red circle", "class", rng, first, x1, y1, rng.uniform(*NORMAL_RADIUS)),
+                _track("blue square", "class", rng, second, x2, y2, rng.uniform(*NORMAL_RADIUS))], slots[2:]
+    if pattern == "traverse":
+        first, last = _random_span(n, rng, 0.35, 0.6)
+        _, y = _slot_position(slots[0], rng)
+        return [_track("green triangle", "class", rng, _interval(n, first, last), _ramp(n, 0.1, 0.9, first, last - 1),
+                       y, rng.uniform(*NORMAL_RADIUS))], slots[1:]
+    if pattern == "grow":
+        first, last = _random_span(n, rng, 0.35, 0.6)
+        x, y = float(rng.uniform(0.46, 0.54)), float(rng.uniform(0.46, 0.54))
+        return [_track("yellow star", "class", rng, _interval(n, first, last), x, y,
+                       _ramp(n, 0.05, 0.22, first, last - 1))], [0, 2]
+    if pattern == "appear":
+        first, last = _random_span(n, rng, 0.3, 0.6)
+        x, y = _slot_position(slots[0], rng)
+        return [_track("purple diamond", "class", rng, _interval(n, first, last), x, y,
+                       _pop_in_radius(n, first, last, rng.uniform(*NORMAL_RADIUS)))], slots[1:]
     raise WorldError(f"unknown class pattern {pattern!r}")
 
 
@@ -278,7 +338,7 @@ def sample_class_script(label: int, rng: np.random.Generator, config: WorldConfi
     world_class = WORLD_CLASSES[label]
     n = _num_frames(rng, config)
     background = _background(rng)
-    tracks, free_slots = _class_tracks(world_class.pattern, n, rng)
+    tracks, free_slots = _class_tracks(world_class.pattern, n, rng, config.placement)
     if world_class.reverse:
         tracks = [t.reversed_in_time() for t in tracks]
     num_distractors = min(config.max_distractors, len(free_slots))

@@ -21,11 +21,14 @@ from motif.explain.faithfulness import (ATTENTION_KS, FAITHFULNESS_KS, EvalChunk
 from motif.explain.figures import (bar_figure, faithfulness_figure, grouped_bars_figure, line_figure, save_figure)
 from motif.explain.metrics import (classifier_sparsity, concept_recovery, mean_std, roc_auc_per_column,
                                    temporal_localisation)
-from motif.model import TemporalConceptBottleneck
+from motif.explain.meaning import meaning_metrics
+from motif.model import TemporalConceptBottleneck, fold_views
 from motif.training.data import pad_sequences
 
 log = logging.getLogger(__name__)
 
+MEANING_HEADLINE = ("absent_importance_share", "absent_in_top3_rate", "identical_windows_max_deviation",
+                    "zero_evidence_max_z_ratio")
 METRIC_LABELS = (("accuracy", "accuracy"), ("agreement", "agreement with the unedited prediction"),
                  ("prob_drop", "drop of the predicted-class probability"))
 
@@ -84,7 +87,8 @@ class EvaluationResult:
         out["nonzero_weights_per_class"] = self.sparsity["nonzero_per_class_mean"]
         out["effective_concepts_per_class"] = self.sparsity["effective_concepts_mean"]
         if self.ground_truth:
-            for key in ("concept_auc_mean", "localisation", "localisation_chance", "recovery", "recovery_any"):
+            for key in ("concept_auc_mean", "localisation", "localisation_chance", "recovery_all", "recovery_any",
+                        *MEANING_HEADLINE):
                 out[key] = self.ground_truth[key]
         return out
 
@@ -126,8 +130,9 @@ def _class_mask(indices: Sequence[Sequence[int]], labels: Tensor, num_concepts: 
     return table.to(labels.device)[labels]
 
 
-def _ground_truth_metrics(chunks: Sequence[EvalChunk], test: Sequence[EvalVideo], truth: GroundTruth,
-                          concept_names: Sequence[str], localisation_top: int, recovery_top: int) -> dict:
+def _ground_truth_metrics(model: TemporalConceptBottleneck, chunks: Sequence[EvalChunk], test: Sequence[EvalVideo],
+                          truth: GroundTruth, concept_names: Sequence[str], localisation_top: int, recovery_top: int,
+                          statistics: tuple[Tensor, Tensor] | None, device: str | torch.device) -> dict:
     num_concepts = len(concept_names)
     labelled = truth.labelled if truth.labelled is not None else torch.ones(num_concepts, dtype=torch.bool)
     scores = torch.cat([v.x.float() for v in test])
@@ -151,15 +156,17 @@ def _ground_truth_metrics(chunks: Sequence[EvalChunk], test: Sequence[EvalVideo]
                                            evidence_mask, localisation_top))
         holds = (windows & evidence_mask[:, None, :]).any(dim=-1) & ~mask
         chance.append(holds.sum(dim=1).double() / (~mask).sum(dim=1).double())
-        all_, any_ = concept_recovery(chunk.explanation.global_importance[correct],
+        all_, any_ = concept_recovery(fold_views(chunk.explanation.global_importance[correct], num_concepts),
                                       _class_mask(truth.class_concepts, labels_k, num_concepts), recovery_top)
         recovered_all.append(all_)
         recovered_any.append(any_)
     return {"concept_auc_mean": float(auc.nanmean()) if auc.numel() else math.nan, "concept_auc": auc_by_name,
             "localisation": _mean_of(local), "localisation_chance": _mean_of(chance),
-            "localisation_top": localisation_top, "recovery": _mean_of(recovered_all),
+            "localisation_top": localisation_top, "recovery_all": _mean_of(recovered_all),
             "recovery_any": _mean_of(recovered_any), "recovery_top": recovery_top,
-            "videos_scored": int(sum(len(p) for p in local))}
+            "videos_scored": int(sum(len(p) for p in local)),
+            **meaning_metrics(model, chunks, [v.x for v in test], truth.window_concepts, labelled, concept_names,
+                              statistics=statistics, device=device)}
 
 
 def _mean_of(parts: list[Tensor]) -> float:
@@ -170,7 +177,7 @@ def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[Any], *, class
                  concept_names: Sequence[str], ground_truth: GroundTruth | None = None,
                  ks: Sequence[int] = FAITHFULNESS_KS, attention_ks: Sequence[int] = ATTENTION_KS, trials: int = 10,
                  attention_trials: int | None = None, seed: int = 0, max_edits: int = 4, localisation_top: int = 1,
-                 recovery_top: int = 3,
+                 recovery_top: int = 3, statistics: tuple[Tensor, Tensor] | None = None,
                  device: str | torch.device = "cpu", attention: bool = True) -> EvaluationResult:
     """Evaluate ``model`` on ``test`` (EvalVideo tuples or ConceptSequence-like objects, X [T, C]).
 
@@ -180,8 +187,10 @@ def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[Any], *, class
     corrective edits (up to ``max_edits``); classifier sparsity; with ``ground_truth``: concept
     detection AUC of the input scores (X is an increasing function of the raw score clamp(cos, 0)
     per concept, so it has the raw scores' AUC), temporal localisation (top-``localisation_top`` windows by π)
-    and concept recovery (class-defining concepts in the top ``recovery_top`` of G) over correctly
-    classified videos.
+    and concept recovery (all / any class-defining concepts in the top ``recovery_top`` of G, a concept's G
+    summed over its views) over correctly classified videos, and the meaning metrics of
+    ``motif.explain.meaning`` (absent concepts' share of the explanation, identical-windows and
+    zero-evidence probes; the latter needs ``statistics``, the standardiser's (mean, std) [C]).
     """
     test = as_test_videos(test)
     if not test:
@@ -209,7 +218,8 @@ def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[Any], *, class
     truth = None
     if ground_truth is not None:
         clock = time.perf_counter()
-        truth = _ground_truth_metrics(chunks, test, ground_truth, concept_names, localisation_top, recovery_top)
+        truth = _ground_truth_metrics(model, chunks, test, ground_truth, concept_names, localisation_top, recovery_top,
+                                      statistics, device)
         seconds["ground_truth"] = time.perf_counter() - clock
     log.info("Evaluated %d test videos in %s", len(test), ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
     sparsity = classifier_sparsity(model.classifier.weight)

@@ -18,7 +18,7 @@ from torch import Tensor
 from motif.explain.faithfulness import corrective_edits
 from motif.explain.interventions import InterventionSpec, parse_interventions
 from motif.model import (AttentionIntervention, BottleneckOutput, ConceptIntervention, Explanation,
-                         TemporalConceptBottleneck, explain_class)
+                         TemporalConceptBottleneck, explain_class, fold_views)
 
 RESIDUAL_TOLERANCE = 1e-4
 MAX_ATTENTION_ELEMENTS = 2 ** 28   # C·T²·L elements of explicit maps (1 GiB in float32)
@@ -52,14 +52,15 @@ class VideoExplanation:
     maps are kept; attention_maps [L, n, T, T] or None (with ``attention_note`` saying why);
     model_info / video_info: plain facts shown in the report (τ, variant, file name, ...);
     suggested_edits: when the explained class is not the prediction, the oracle's concept edits
-    that move the prediction towards it (``corrective_edits``), each with its --intervene syntax;
+    that move the prediction towards it (``corrective_edits``), each with its --intervene syntax
+    (models with one view per concept only: an edit of one view has no --intervene syntax);
     classifier_weight [K, C] / classifier_bias [K]: the readout after z (ℓ = z Wᵀ + b), which lets
     report.html recompute logits, π and G under concept edits.
     """
 
     video_id: str
     class_names: list[str]
-    concept_names: list[str]
+    concept_names: list[str]   # names of the channels of z: the concepts, then "NAME (view)" for further views
     spans: Tensor
     output: BottleneckOutput
     explanation: Explanation
@@ -243,7 +244,7 @@ def run_with_interventions(model: TemporalConceptBottleneck, x: Tensor, padding_
     z, maps = model.encode_concepts(x, padding_mask, return_attention=return_attention,
                                     attention_intervention=attention)
     for edit in concept_edits:
-        z = edit.apply(z, padding_mask)
+        z = edit.apply(z, padding_mask, views=model.num_views)
     return model.readout(z, padding_mask, maps)
 
 
@@ -251,12 +252,12 @@ def _attention_budget_ok(model: TemporalConceptBottleneck, num_windows: int, max
     if model.variant == "full":
         return False, ("variant 'full' mixes concepts in its attention; it has per-head maps, not per-concept "
                        "temporal maps")
-    if model.num_layers == 0:
+    if model.num_attention_maps == 0:
         return False, "the model has no attention layer"
-    size = model.num_concepts * num_windows ** 2 * model.num_layers
+    size = model.num_concepts * num_windows ** 2 * model.num_attention_maps
     if size > max_elements:
-        return False, (f"{num_windows} windows x {model.num_concepts} concepts x {model.num_layers} layers would need "
-                       f"{size * 4 / 2 ** 30:.1f} GiB of maps (limit {max_elements * 4 / 2 ** 30:.1f} GiB)")
+        return False, (f"{num_windows} windows x {model.num_concepts} concepts x {model.num_attention_maps} maps would "
+                       f"need {size * 4 / 2 ** 30:.1f} GiB of maps (limit {max_elements * 4 / 2 ** 30:.1f} GiB)")
     return True, ""
 
 
@@ -295,19 +296,23 @@ def explain_sequence(model: TemporalConceptBottleneck, x: Tensor, spans: Tensor,
     output = _unbatch(model(x[None], return_attention=maps_ok))
     explanation = _explain_output(model, output, target)
     result = VideoExplanation(
-        video_id=video_id, class_names=list(class_names), concept_names=list(concept_names),
+        video_id=video_id, class_names=list(class_names), concept_names=model.channel_names(list(concept_names)),
         spans=spans.detach().float().cpu(), output=_to_cpu(output), explanation=_explanation_to_cpu(explanation),
         class_weight=model.classifier.weight[explanation.class_index].detach().cpu(), attention_note=note,
         classifier_weight=model.classifier.weight.detach().float().cpu(),
         classifier_bias=model.classifier.bias.detach().float().cpu(),
         model_info={"tau": model.tau, "variant": model.variant, "num_layers": model.num_layers,
-                    "num_concepts": model.num_concepts, "num_classes": model.num_classes},
+                    "num_concepts": model.num_concepts, "num_classes": model.num_classes,
+                    "attention_maps": ([f"view '{v}'" for v in model.views[1:]] if model.variant == "evidence"
+                                       else [f"layer {i + 1} of {model.num_layers}" for i in range(model.num_layers)])},
         video_info=dict(video_info or {}))
     if maps_ok and output.attentions is not None:
-        chosen = result.top_concepts(attention_concepts)
+        by_concept = fold_views(result.explanation.global_importance, model.num_concepts)
+        chosen = [c for c in by_concept.argsort(descending=True)[:attention_concepts].tolist()
+                  if float(by_concept[c]) > 0.0] or by_concept.argsort(descending=True)[:1].tolist()
         result.attention_concepts = chosen
         result.attention_maps = torch.stack([layer[chosen] for layer in output.attentions]).cpu()
-    if result.target != result.predicted:
+    if result.target != result.predicted and model.num_views == 1:  # --intervene edits name concepts, not views
         result.suggested_edits = suggest_edits(model, result, max_edits=suggested_edits)
     if specs:
         edits, attention = model_interventions(specs)

@@ -19,7 +19,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from motif.model import (AttentionIntervention, ConceptIntervention, Explanation, TemporalConceptBottleneck, explain,
-                         explain_class, lse_pool)
+                         explain_class, fold_views, lse_pool)
 from motif.training.data import pad_sequences
 
 log = logging.getLogger(__name__)
@@ -252,7 +252,7 @@ class PerVideoAttentionIntervention(AttentionIntervention):
 
 def _attention_sub_batches(chunk: EvalChunk, model: TemporalConceptBottleneck, budget: int) -> Iterator[slice]:
     b, t, c = chunk.x.shape
-    size = max(1, budget // max(c * t * t * max(model.num_layers, 1), 1))
+    size = max(1, budget // max(c * t * t * max(model.num_attention_maps, 1), 1))
     for start in range(0, b, size):
         yield slice(start, min(start + size, b))
 
@@ -276,7 +276,7 @@ def attention_interventions(model: TemporalConceptBottleneck, chunks: Sequence[E
     Rows {kind, k, ranking, accuracy, agreement, prob_drop (+ ``*_std`` over random trials), trials,
     videos}. Empty for the "full" variant (its maps are per head, not per concept).
     """
-    if model.variant == "full" or model.num_layers == 0:
+    if model.variant == "full" or model.num_attention_maps == 0:
         log.info("attention interventions skipped: variant %r has no per-concept temporal maps", model.variant)
         return []
     settings = [(kind, k) for kind in kinds for k in ks if k <= model.num_concepts]
@@ -286,8 +286,9 @@ def attention_interventions(model: TemporalConceptBottleneck, chunks: Sequence[E
         for i, chunk in enumerate(chunks):
             for part in _attention_sub_batches(chunk, model, budget):
                 sub = _sub_chunk(chunk, part)
-                ones = torch.ones_like(sub.explanation.global_importance, dtype=torch.bool)
-                selections = [_top_k_mask(sub.explanation.global_importance, k, ones)]
+                importance = fold_views(sub.explanation.global_importance, model.num_concepts)  # per concept
+                ones = torch.ones_like(importance, dtype=torch.bool)
+                selections = [_top_k_mask(importance, k, ones)]
                 for trial in range(trials):
                     generator = _generator(seed, 4, k, trial, i, part.start)
                     selections.append(_top_k_mask(_rand(ones.shape, generator, ones.device), k, ones))

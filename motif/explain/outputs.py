@@ -64,7 +64,7 @@ def explanation_figures(result: VideoExplanation, thumbnails: Mapping[int, np.nd
     }
     if result.attention_maps is not None:
         maps = result.attention_maps[-1].numpy()
-        layer = f"layer {result.attention_maps.shape[0]} of {result.attention_maps.shape[0]}"
+        layer = result.model_info["attention_maps"][-1]
         figures["attention"] = attention_maps_figure(
             spans, maps, [result.concept_names[c] for c in result.attention_concepts],
             title=f"Temporal attention maps of the top concepts ({layer})")

@@ -3,6 +3,7 @@
 from motif.model.attention import ConceptTemporalAttention, attention_maps, fast_attention
 from motif.model.blocks import ConceptFFN, ConceptTemporalBlock
 from motif.model.bottleneck import VARIANTS, BottleneckOutput, TemporalConceptBottleneck
+from motif.model.evidence import EvidencePooling, channel_names, fold_views
 from motif.model.explanation import Explanation, explain, explain_class
 from motif.model.heads import ConceptActivation, NonNegativeLinear
 from motif.model.interventions import ATTENTION_KINDS, CONCEPT_MODES, AttentionIntervention, ConceptIntervention
@@ -13,7 +14,7 @@ from motif.model.variants import ConceptMixer, FullAttentionBlock, SpaceTimeBloc
 __all__ = [
     "ATTENTION_KINDS", "CONCEPT_MODES", "VARIANTS", "AttentionIntervention", "BottleneckOutput", "ConceptActivation",
     "ConceptFFN", "ConceptIntervention", "ConceptMixer", "ConceptTemporalAttention", "ConceptTemporalBlock",
-    "Explanation", "FullAttentionBlock", "NonNegativeLinear", "SpaceTimeBlock", "TemporalConceptBottleneck",
-    "attention_heads", "attention_maps", "explain", "explain_class", "fast_attention", "key_validity",
-    "lse_pool", "sinusoidal_encoding",
+    "EvidencePooling", "Explanation", "FullAttentionBlock", "NonNegativeLinear", "SpaceTimeBlock",
+    "TemporalConceptBottleneck", "attention_heads", "attention_maps", "channel_names", "explain", "explain_class",
+    "fast_attention", "fold_views", "key_validity", "lse_pool", "sinusoidal_encoding",
 ]

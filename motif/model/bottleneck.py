@@ -9,24 +9,27 @@ from torch import Tensor, nn
 
 from motif.model.attention import ATTENTION_IMPLS
 from motif.model.blocks import ConceptTemporalBlock
+from motif.model.evidence import EvidencePooling, channel_names
 from motif.model.heads import ConceptActivation, NonNegativeLinear
 from motif.model.interventions import AttentionIntervention, ConceptIntervention
 from motif.model.pooling import key_validity, lse_pool
 from motif.model.positional import sinusoidal_encoding
 from motif.model.variants import FullAttentionBlock, SpaceTimeBlock
 
-VARIANTS = ("motif", "full", "space_time")
+VARIANTS = ("motif", "full", "space_time", "evidence")
 
 
 @dataclass
 class BottleneckOutput:
     """What the bottleneck returns. Padded windows hold 0 in ``concepts`` and ``window_logits``."""
 
-    concepts: Tensor                        # z [B, T, C], per-window concept activations (>= 0)
+    concepts: Tensor                        # z [B, T, C·V], per-window concept channels (>= 0; V = 1 but for
+                                            # variant "evidence", whose channels are views of the concepts)
     window_logits: Tensor                   # ℓ [B, T, K], per-window class scores
     logits: Tensor                          # [B, K], LSE-pooled ℓ over valid windows (inverse temperature τ)
-    pooled_concepts: Tensor                 # [B, C], LSE-pooled z over valid windows
-    attentions: list[Tensor] | None = None  # per layer [B, C, T, T] (variant "full": [B, heads, T, T])
+    pooled_concepts: Tensor                 # [B, C·V], LSE-pooled z over valid windows
+    attentions: list[Tensor] | None = None  # per layer [B, C, T, T] (variant "full": [B, heads, T, T];
+                                            # variant "evidence": per temporal view [B, C, T, T])
 
 
 class TemporalConceptBottleneck(nn.Module):
@@ -37,7 +40,13 @@ class TemporalConceptBottleneck(nn.Module):
 
     variant: "motif" (per-concept temporal attention, ``ConceptTemporalBlock``), "full" (channel-mixing
     multi-head attention ablation, ``FullAttentionBlock``) or "space_time" (MoTIF-ST, a
-    ``ConceptMixer`` before each temporal block; gives up concept isolation). head_dim and ffn_hidden
+    ``ConceptMixer`` before each temporal block; gives up concept isolation) or "evidence"
+    (``EvidencePooling``: no positional encoding, no LayerNorm; each concept's own non-negative evidence
+    pooled over time by attention whose scores depend on time only through a learned relative-position
+    bias, views now / before / after, a monotone head; z is a non-decreasing function of the concept's own
+    evidence, 0 without evidence and constant over identical windows. Its z has 3·C channels, view-major;
+    num_layers 0 keeps only the view "now", 1 adds the temporal views; head_dim and ffn_hidden do not
+    apply. Call ``set_input_statistics`` with the standardiser's statistics before training). head_dim and ffn_hidden
     size the per-concept blocks; the "full" block has its own (heads from ``attention_heads``, FFN 4C).
     attention_impl: "fast" never materialises [B, C, T, T] (scaled_dot_product_attention);
     "explicit" writes the maps out. Both give the same numbers; ``return_attention=True`` and
@@ -65,10 +74,41 @@ class TemporalConceptBottleneck(nn.Module):
         self.num_concepts, self.num_classes, self.num_layers = num_concepts, num_classes, num_layers
         self.variant, self.attention_impl, self.tau = variant, attention_impl, float(tau)
         self.input_dropout = nn.Dropout(dropout)
-        self.layers = nn.ModuleList(self._make_layer(head_dim, ffn_hidden, dropout) for _ in range(num_layers))
-        self.final_norm = nn.LayerNorm(num_concepts)
-        self.concept_head = ConceptActivation(num_concepts)
-        self.classifier = NonNegativeLinear(num_concepts, num_classes)
+        if variant == "evidence":
+            if num_layers > 1:
+                raise ValueError(f"variant 'evidence' has one temporal pooling stage: num_layers must be 0 (view "
+                                 f"'now' only) or 1 (views now, before, after), got {num_layers}")
+            self.evidence = EvidencePooling(num_concepts, temporal=num_layers == 1)
+            self.layers = nn.ModuleList()
+        else:
+            self.layers = nn.ModuleList(self._make_layer(head_dim, ffn_hidden, dropout) for _ in range(num_layers))
+            self.final_norm = nn.LayerNorm(num_concepts)
+            self.concept_head = ConceptActivation(num_concepts)
+        self.classifier = NonNegativeLinear(num_concepts * self.num_views, num_classes)
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        """What each block of C channels of z is: ("now",) for the published variants."""
+        return self.evidence.views if self.variant == "evidence" else ("now",)
+
+    @property
+    def num_views(self) -> int:
+        return len(self.views)
+
+    @property
+    def num_attention_maps(self) -> int:
+        """How many [C, T, T] maps per video ``return_attention`` gives (layers, or temporal views)."""
+        return self.num_views - 1 if self.variant == "evidence" else self.num_layers
+
+    def channel_names(self, concept_names: list[str] | tuple[str, ...]) -> list[str]:
+        """Names of the C·V channels of z (the concept names themselves when V = 1)."""
+        return channel_names(concept_names, self.views)
+
+    def set_input_statistics(self, mean: Tensor, std: Tensor) -> None:
+        """Give the bottleneck the standardiser's training statistics μ, σ [C]. Variant "evidence" reads
+        the raw evidence max(0, a)/σ = max(0, X + μ/σ) and stores μ/σ; the other variants read X only."""
+        if self.variant == "evidence":
+            self.evidence.set_input_statistics(mean, std)
 
     def _make_layer(self, head_dim: int, ffn_hidden: int, dropout: float) -> nn.Module:
         if self.variant == "full":
@@ -96,9 +136,14 @@ class TemporalConceptBottleneck(nn.Module):
     def encode_concepts(self, x: Tensor, padding_mask: Tensor | None = None, *, return_attention: bool = False,
                         attention_intervention: AttentionIntervention | None = None
                         ) -> tuple[Tensor, list[Tensor] | None]:
-        """x [B, T, C] -> (z [B, T, C] before masking, per-layer maps or None); mask [B, T] bool or None."""
+        """x [B, T, C] -> (z [B, T, C·V] before masking, per-layer maps or None); mask [B, T] bool or None."""
         key_valid = None if padding_mask is None else key_validity(padding_mask)
         impl = "explicit" if return_attention else self.attention_impl
+        if self.variant == "evidence":
+            return self.evidence(x, key_valid, impl=impl, return_attention=return_attention,
+                                 intervention=attention_intervention,
+                                 query_valid=None if padding_mask is None else ~padding_mask,
+                                 dropout=self.input_dropout)
         h = self.input_dropout(x + sinusoidal_encoding(x.shape[1], x.shape[2], dtype=x.dtype, device=x.device))
         attentions = []
         for layer in self.layers:
@@ -110,7 +155,7 @@ class TemporalConceptBottleneck(nn.Module):
 
     def readout(self, z: Tensor, padding_mask: Tensor | None = None,
                 attentions: list[Tensor] | None = None) -> BottleneckOutput:
-        """Concept activations z [B, T, C] -> per-window class scores and pooled logits.
+        """Concept channels z [B, T, C·V] -> per-window class scores and pooled logits.
 
         Exposed so that edited concepts can be re-classified and re-pooled without re-encoding.
         """
@@ -131,5 +176,5 @@ class TemporalConceptBottleneck(nn.Module):
         z, attentions = self.encode_concepts(x, mask, return_attention=return_attention,
                                              attention_intervention=attention_intervention)
         if concept_intervention is not None:
-            z = concept_intervention.apply(z, mask)
+            z = concept_intervention.apply(z, mask, views=self.num_views)
         return self.readout(z, mask, attentions)

@@ -76,9 +76,17 @@ class ConceptIntervention:
             target = target | self.mask.to(device=device, dtype=torch.bool)
         return target
 
-    def apply(self, z: Tensor, padding_mask: Tensor | None = None) -> Tensor:
-        """z [B, T, C] -> edited z [B, T, C] (padding_mask [B, T] bool, True = padding)."""
-        target = self.target_mask(*z.shape, device=z.device)
+    def apply(self, z: Tensor, padding_mask: Tensor | None = None, views: int = 1) -> Tensor:
+        """z [B, T, C·V] -> edited z (padding_mask [B, T] bool, True = padding).
+
+        With ``views`` V > 1 the channels of z are V view-major blocks of the C concepts (variant
+        "evidence"); concept indices, cells and the mask name concepts, and every view of an edited
+        concept cell is edited.
+        """
+        batch, num_windows, channels = z.shape
+        if views < 1 or channels % views:
+            raise ValueError(f"ConceptIntervention: {channels} channels are not {views} views of the same concepts")
+        target = self.target_mask(batch, num_windows, channels // views, device=z.device).repeat(1, 1, views)
         if padding_mask is not None:
             target = target & ~padding_mask.unsqueeze(-1)
         if self.mode == "zero":

@@ -11,10 +11,9 @@ import wandb
 from PIL import Image
 
 from motif.explain.colours import concept_colours
-from motif.explain.report import concept_axis_names
 from motif.explain.figures import (attention_maps_figure, concept_heatmap_figure, concept_timeline_figure,
                                    figure_png_bytes)
-from motif.model import explain
+from motif.model import explain, fold_views
 from motif.training.loggers import wandb_logger
 from motif.training.prepare import PreparedData
 
@@ -102,7 +101,7 @@ class ConceptTimelineCallback(pl.Callback):
                 k = int(probs.argmax())
                 e = explain(model, out, class_index=k)
                 attention = out.attentions[-1][0].cpu() if out.attentions else None
-                names = concept_axis_names(self.concept_names, out.concepts.shape[-1])
+                names = model.channel_names(self.concept_names)  # the concepts, then their views (if any)
                 yield item, {"names": names, "colours": concept_colours(names), "z": out.concepts[0].cpu(),
                              "r": e.relevance[0].cpu(), "pi": e.window_importance[0].cpu(),
                              "G": e.global_importance[0].cpu(), "k": k, "p": float(probs[k]), "attention": attention}
@@ -151,8 +150,11 @@ class ConceptTimelineCallback(pl.Callback):
             "heatmap": concept_heatmap_figure(spans, z.numpy(), view["names"], max_concepts=self.table_concepts,
                                               order=g.argsort(descending=True).tolist(), colours=view["colours"]),
         }
-        if view["attention"] is not None and view["attention"].shape[0] == z.shape[1]:
-            figures["attention"] = attention_maps_figure(spans, view["attention"][top[:3]].numpy(), names[:3],
+        if view["attention"] is not None and view["attention"].shape[0] == len(self.concept_names):
+            by_concept = fold_views(g, len(self.concept_names))   # a concept's G summed over its views
+            chosen = by_concept.topk(min(3, len(self.concept_names))).indices.tolist()
+            figures["attention"] = attention_maps_figure(spans, view["attention"][chosen].numpy(),
+                                                         [self.concept_names[c] for c in chosen],
                                                          title="attention (last layer)")
         key = self._key(item)
         return {f"media/{kind}/{key}": wandb.Image(Image.open(io.BytesIO(figure_png_bytes(fig))),
@@ -161,7 +163,7 @@ class ConceptTimelineCallback(pl.Callback):
 
     def _class_table(self, model) -> wandb.Table:
         weight = model.classifier.weight.detach().cpu()
-        names = concept_axis_names(self.concept_names, weight.shape[1])
+        names = model.channel_names(self.concept_names)
         table = wandb.Table(columns=["class", "rank", "concept", "weight"])
         for k, name in enumerate(self.class_names):
             values, idx = weight[k].topk(min(self.top_k, weight.shape[1]))

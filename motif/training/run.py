@@ -38,7 +38,8 @@ def model_kwargs_of(cfg: DictConfig, num_concepts: int, num_classes: int, varian
 def _trainer(cfg: DictConfig, out_dir: Path, loggers: list, callbacks: list) -> pl.Trainer:
     t = cfg.trainer
     return pl.Trainer(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
-                      precision=t.precision, max_epochs=cfg.optim.max_epochs, gradient_clip_val=cfg.optim.grad_clip,
+                      precision=t.precision, max_epochs=cfg.optim.max_epochs, min_epochs=cfg.optim.min_epochs,
+                      gradient_clip_val=cfg.optim.grad_clip,
                       logger=loggers or False, callbacks=callbacks, default_root_dir=str(out_dir),
                       log_every_n_steps=t.log_every_n_steps, check_val_every_n_epoch=t.check_val_every_n_epoch,
                       deterministic=t.deterministic, enable_progress_bar=t.progress_bar,
@@ -55,6 +56,7 @@ def fit_bottleneck(cfg: DictConfig, data: PreparedData, out_dir: Path, variant: 
     kwargs = model_kwargs_of(cfg, len(data.concept_names), len(data.class_names), variant)
     weights = class_weights_from_labels([it.label for it in data.train], len(data.class_names))
     module = MotifModule(kwargs, dict(cfg.optim), weights.tolist() if cfg.optim.class_weighted else None)
+    module.model.set_input_statistics(data.standardizer.mean, data.standardizer.std)
     dm = ConceptSequenceDataModule(data.train, data.val, data.test, batch_size=cfg.optim.batch_size,
                                    bucket_by_length=cfg.optim.bucket_by_length, seed=cfg.seed,
                                    num_workers=cfg.trainer.num_workers)
@@ -112,7 +114,8 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
     bs = cfg.optim.batch_size
     model = module.model
     val, test = evaluate_bottleneck(model, data.val, bs), evaluate_bottleneck(model, data.test, bs)
-    metrics: dict = {"val_acc": val.acc, "test_acc": test.acc, "test_acc_top5": test.acc_top5, "epochs": epochs,
+    metrics: dict = {"variant": cfg.model.variant,
+                     "val_acc": val.acc, "test_acc": test.acc, "test_acc_top5": test.acc_top5, "epochs": epochs,
                      "num_train": len(data.train), "num_val": len(data.val), "num_test": len(data.test),
                      "num_concepts": len(data.concept_names), "num_classes": len(data.class_names),
                      "skipped_videos": len(data.skipped)}
@@ -214,6 +217,10 @@ def train_and_evaluate(cfg: DictConfig, resume: bool = False) -> dict | None:
     return summary
 
 
+BOTTLENECK_NAMES = {"motif": "MoTIF", "full": "full attention", "space_time": "MoTIF-ST",
+                    "evidence": "evidence bottleneck"}
+
+
 def format_summary(metrics: dict, run_dir: Path) -> str:
     """A short text table of the model and its baselines."""
     def pct(value) -> str:
@@ -223,9 +230,10 @@ def format_summary(metrics: dict, run_dir: Path) -> str:
         return f" ± {100 * tree[key + '_std']:.1f}" if key + "_std" in tree else ""
 
     lines = [f"run directory: {run_dir}", f"{'method':<28}{'test acc %':>12}"]
-    lines.append(f"{'MoTIF':<28}{pct(metrics.get('test_acc'))}{std(metrics, 'test_acc')}")
+    model = BOTTLENECK_NAMES.get(metrics.get("variant", "motif"), "MoTIF")
+    lines.append(f"{model:<28}{pct(metrics.get('test_acc'))}{std(metrics, 'test_acc')}")
     if "shuffled_test_acc" in metrics:
-        lines.append(f"{'MoTIF, windows shuffled':<28}{pct(metrics['shuffled_test_acc'])}"
+        lines.append(f"{model + ', windows shuffled':<28}{pct(metrics['shuffled_test_acc'])}"
                      f"{std(metrics, 'shuffled_test_acc')}")
     for name, tree in metrics.get("baselines", {}).items():
         if "skipped" in tree:
@@ -235,7 +243,9 @@ def format_summary(metrics: dict, run_dir: Path) -> str:
     return "\n".join(lines)
 
 
-SUMMARY_SCORES = ("concept_auc_mean", "localisation", "localisation_chance", "recovery", "recovery_any",
+SUMMARY_SCORES = ("concept_auc_mean", "localisation", "localisation_chance", "recovery_all", "recovery_any",
+                  "absent_importance_share", "absent_in_top3_rate", "identical_windows_max_deviation",
+                  "zero_evidence_max_z_ratio",
                   "remove_concepts_k5_prob_drop_top", "remove_concepts_k5_prob_drop_random", "repair_rate_4_edits")
 
 

@@ -1,0 +1,131 @@
+"""Do the explanations mean what they say? Every bottleneck variant, several seeds, two tasks; prints one JSON.
+
+    python benchmarks/bench_meaning.py [--seeds 0 1 2] [--variants motif evidence full space_time]
+        [--tasks world relative] [--out runs/meaning] [key=value ...]
+
+Tasks:
+- ``world``: the demo world (configs/synthetic.yaml; generate it first with tools/make_synthetic.py,
+  random event placement) with its per-frame ground truth: test accuracy, the share of Σ|G| on
+  concepts absent from the video, the rate of an absent concept in the top 3 of G, recovery (all
+  class-defining concepts in the top 3), localisation and its chance level, the identical-windows and
+  zero-evidence probes (see ``motif.explain.meaning``).
+- ``relative``: the relative-order task (configs/synthetic_order_relative.yaml): test accuracy, the
+  accuracy on time-shuffled test videos, and beside the models the absolute-position rule (the best
+  threshold on one event's relative position) and the relative-order oracle.
+
+Each run trains with tools/train.py's code into ``<out>/<task>-<variant>-seed<k>`` (extra ``key=value``
+overrides apply to every run, e.g. ``optim.max_epochs=100``). A run whose metrics.json exists is not
+trained again, and its evaluation (meaning.json) is reused (unless it lacks a metric), so an
+interrupted benchmark resumes where it stopped. The seed changes the model's initialisation and batch
+order; the data stay the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from motif.config import load_config
+from motif.data.synthetic_order import make_order_task, order_oracle_accuracy, position_rule_accuracy
+from motif.explain import evaluate_run
+from motif.explain.evaluation import json_safe
+from motif.explain.runs import load_test_set
+from motif.logs import configure_logging
+from motif.training.run import train_and_evaluate
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = {"world": REPO / "configs" / "synthetic.yaml", "relative": REPO / "configs" / "synthetic_order_relative.yaml"}
+WORLD_KEYS = ("accuracy", "absent_importance_share", "absent_in_top3_rate", "absent_in_top3_rate_above_1pct",
+              "recovery_all", "localisation",
+              "localisation_chance", "identical_windows_max_deviation", "zero_evidence_max_z_ratio")
+QUIET = ["baselines.zero_shot=false", "baselines.linear_probe=false", "baselines.mean_cbm=false",
+         "baselines.full_attention=false", "baselines.time_shuffle=true", "logger.wandb.mode=disabled",
+         "trainer.progress_bar=false"]
+
+log = logging.getLogger("bench_meaning")
+
+
+def run_one(task: str, variant: str, seed: int, out: Path, overrides: list[str]) -> dict:
+    """Train (unless done) and evaluate one run; returns its numbers."""
+    name = f"{task}-{variant}-seed{seed}"
+    cfg = load_config(CONFIGS[task], [f"name={name}", f"output_dir={out}", f"seed={seed}", f"model.variant={variant}",
+                                      *QUIET, *overrides])
+    run_dir = out / name
+    metrics_file = run_dir / "metrics.json"
+    if not metrics_file.is_file():
+        log.info("training %s", name)
+        train_and_evaluate(cfg)
+    metrics = json.loads(metrics_file.read_text())
+    row = {"accuracy": metrics["test_acc"], "shuffled_accuracy": metrics.get("shuffled_test_acc", math.nan),
+           "epochs": metrics["epochs"]}
+    if task != "world":
+        return row
+    meaning_file = run_dir / "meaning.json"
+    if not meaning_file.is_file() or not set(WORLD_KEYS) <= set(json.loads(meaning_file.read_text())):
+        item = load_test_set(run_dir)
+        ckpt = item.checkpoint
+        result = evaluate_run(ckpt.model, item.test, class_names=ckpt.class_names, concept_names=ckpt.concept_names,
+                              ground_truth=item.ground_truth, ks=(1,), trials=1, attention=False,
+                              statistics=(ckpt.standardizer.mean, ckpt.standardizer.std))
+        truth = result.ground_truth
+        meaning_file.write_text(json.dumps(json_safe({**result.headline(), "flagged": truth[
+            "concepts_not_following_evidence"], "absent_in_top3_rate_above_1pct": truth[
+            "absent_in_top3_rate_above_1pct"]}), indent=1))
+    meaning = json.loads(meaning_file.read_text())
+    return {**row, **{key: meaning[key] for key in WORLD_KEYS if key != "accuracy"},
+            "flagged_concepts": len(meaning["flagged"])}
+
+
+def summarise(rows: list[dict]) -> dict:
+    """{metric: {mean, std, values}} over seeds (sample std; None where a value is missing)."""
+    out = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        numbers = torch.tensor([math.nan if v is None else float(v) for v in values], dtype=torch.float64)
+        out[key] = {"mean": float(numbers.mean()), "std": float(numbers.std()) if len(values) > 1 else 0.0,
+                    "values": values}
+    return out
+
+
+def rules(overrides: list[str]) -> dict:
+    """The absolute-position rules and the relative-order oracle on the relative-order task's split."""
+    cfg = load_config(CONFIGS["relative"], overrides)
+    s = cfg.data.synthetic
+    task = make_order_task(s.variant, num_videos=s.num_videos, feature_dim=s.feature_dim, num_concepts=s.num_concepts,
+                           min_windows=s.min_windows, max_windows=s.max_windows, test_fraction=s.test_fraction,
+                           seed=s.seed)
+    return {"position_rule_event_A": position_rule_accuracy(task, "event A"),
+            "position_rule_event_B": position_rule_accuracy(task, "event B"),
+            "order_oracle": order_oracle_accuracy(task)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=["motif", "evidence", "full", "space_time"])
+    parser.add_argument("--tasks", nargs="+", default=["world", "relative"], choices=sorted(CONFIGS))
+    parser.add_argument("--out", default="runs/meaning", help="folder of the runs")
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides for every run")
+    args = parser.parse_args(argv)
+    configure_logging()
+    out = Path(args.out)
+    report: dict = {"load_average_start": list(os.getloadavg()), "seeds": args.seeds, "overrides": args.overrides}
+    for task in args.tasks:
+        report[task] = {variant: summarise([run_one(task, variant, seed, out, args.overrides) for seed in args.seeds])
+                        for variant in args.variants}
+    if "relative" in args.tasks:
+        report["relative_rules"] = rules([o for o in args.overrides if o.startswith("data.")])
+    report["load_average_end"] = list(os.getloadavg())
+    print(json.dumps(json_safe(report), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
