@@ -26,7 +26,7 @@ def test_settings_carry_group_job_type_tags_and_the_whole_config(tmp_path):
     cfg = load_config(REPO / "configs" / "synthetic.yaml", [f"output_dir={tmp_path}", "logger.wandb.tags=[demo]"])
     settings = wandb_run_settings(cfg, "baseline")
     assert settings["group"] == "synthetic" and settings["job_type"] == "baseline"
-    assert settings["tags"] == ["demo", "motif", "list"]
+    assert settings["tags"] == ["demo", cfg.model.variant, cfg.data.format]
     assert settings["config"]["backbone"]["model"] == "motif-world-vit"
     assert settings["config"]["concepts"]["bank"].endswith("synthetic_world.txt")
 
