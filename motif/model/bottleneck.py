@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from motif.model.attention import ATTENTION_IMPLS
 from motif.model.blocks import ConceptTemporalBlock
+from motif.model.dropout import KeyedDropout
 from motif.model.heads import ConceptActivation, NonNegativeLinear
 from motif.model.interventions import AttentionIntervention, ConceptIntervention
 from motif.model.pooling import key_validity, lse_pool
@@ -64,7 +65,7 @@ class TemporalConceptBottleneck(nn.Module):
             raise ValueError(f"model.tau is an inverse temperature and must be > 0, got {tau}")
         self.num_concepts, self.num_classes, self.num_layers = num_concepts, num_classes, num_layers
         self.variant, self.attention_impl, self.tau = variant, attention_impl, float(tau)
-        self.input_dropout = nn.Dropout(dropout)
+        self.input_dropout = KeyedDropout(dropout)
         self.layers = nn.ModuleList(self._make_layer(head_dim, ffn_hidden, dropout) for _ in range(num_layers))
         self.final_norm = nn.LayerNorm(num_concepts)
         self.concept_head = ConceptActivation(num_concepts)

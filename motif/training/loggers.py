@@ -9,7 +9,9 @@ from pathlib import Path
 
 import wandb
 from omegaconf import DictConfig
-from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+from pytorch_lightning.loggers import Logger, WandbLogger
+
+from motif.training.resume import ResumableCSVLogger, wandb_run_id
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,13 @@ def resolve_wandb_mode(mode: str) -> str:
     return mode
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str) -> list[Logger]:
+def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, resume_epoch: int | None = None) -> list[Logger]:
+    """resume_epoch: the epoch of the checkpoint a resumed run continues from (None: a new run); the CSV
+    log then keeps its rows up to that epoch and wandb continues the run folder's run id."""
     loggers: list[Logger] = []
     if cfg.logger.csv:
-        loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=""))
+        loggers.append(ResumableCSVLogger(save_dir=str(run_dir), name="csv", version="",
+                                          keep_until_epoch=resume_epoch))
     mode = resolve_wandb_mode(cfg.logger.wandb.mode)
     if mode != "disabled":
         if wandb.run is not None:  # Lightning would silently log into it
@@ -44,8 +49,9 @@ def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str) -> list[Logger]
                         wandb.run.name, run_name)
             wandb.finish()
         wb = cfg.logger.wandb
-        loggers.append(WandbLogger(project=wb.project, entity=wb.entity, name=wb.name or run_name,
-                                   tags=list(wb.tags), save_dir=str(run_dir), mode=mode))
+        run_id = wandb_run_id(run_dir, resume=resume_epoch is not None)
+        loggers.append(WandbLogger(project=wb.project, entity=wb.entity, name=wb.name or run_name, id=run_id,
+                                   resume="allow", tags=list(wb.tags), save_dir=str(run_dir), mode=mode))
         log.info("wandb logging %s to %s", mode, run_dir / "wandb")
     return loggers
 
