@@ -51,6 +51,10 @@ class DamagedCacheFileError(CacheError):
         super().__init__(f"{path}: cached embeddings of video '{video_id}' are damaged: {reason}")
 
 
+class CacheWriteError(CacheError):
+    """A cache file cannot be written (e.g. the disk is full)."""
+
+
 class CacheMissError(CacheError, KeyError):
     """A video is not in the cache."""
 
@@ -197,10 +201,15 @@ class EmbeddingCache:
             "embeddings": embeddings.detach().to("cpu", self.dtype).contiguous(),
             "spans": spans.detach().to("cpu", torch.float64).contiguous(),
         }
-        save_file(tensors, str(tmp), metadata=metadata)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+        except Exception as exc:  # noqa: BLE001 - safetensors reports a full disk as its own error type
+            tmp.unlink(missing_ok=True)
+            raise CacheWriteError(f"{final}: the embeddings of video '{video_id}' cannot be written ({exc}); "
+                                  "the videos embedded before are kept. Free space and run again.") from exc
         self._entries[video_id] = {"file": f"videos/{final.name}", "num_windows": int(embeddings.shape[0]), **meta}
         self._skipped.pop(video_id, None)
 

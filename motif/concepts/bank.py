@@ -97,7 +97,10 @@ class ConceptBank:
         index: dict[str, int] = {}
         for phrase, class_name in pairs:
             key = normalize_concept(phrase)
-            if key not in index:
+            if key in index:
+                if class_name is None or class_name in classes_of[index[key]]:  # not a concept shared by classes
+                    log.info("%s: dropping '%s', a duplicate of '%s'", where, phrase, names[index[key]])
+            else:
                 index[key] = len(names)
                 names.append(" ".join(phrase.split()))
                 classes_of.append([])

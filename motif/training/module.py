@@ -107,7 +107,7 @@ class MotifModule(pl.LightningModule):
         if self.trainer.strategy.reduce_boolean_decision(bad, all=False):
             where = f"videos {', '.join(batch.video_ids[:8])}" if bad else "another process's batch"
             raise NonFiniteLossError(
-                f"The training loss became {float(loss) if bad else 'non-finite'} at epoch {self.current_epoch}, "
+                f"The training loss became {float(loss.detach()) if bad else 'non-finite'} at epoch {self.current_epoch}, "
                 f"step {self.global_step} ({where}); training stopped. Lower optim.lr or check these inputs; "
                 f"the checkpoints of the last finished epoch are kept.")
 

@@ -66,6 +66,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
+        except OSError as exc:  # e.g. a full disk: name the checkpoint, not only the errno
+            raise OSError(exc.errno, f"{exc.strerror or exc} while writing the checkpoint", str(path)) from exc
         finally:
             tmp.unlink(missing_ok=True)
 
