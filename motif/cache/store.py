@@ -233,7 +233,8 @@ class EmbeddingCache:
                 f"{path} holds video '{metadata.get('video_id')}' of key {metadata.get('key')}, not '{video_id}'"
             )
         self._check_tensors(path, video_id, tensors, metadata)
-        return {"embeddings": tensors["embeddings"].float(), "spans": tensors["spans"]}
+        # copies: the loaded tensors may share memory with the file, which must not change them later
+        return {"embeddings": tensors["embeddings"].to(torch.float32, copy=True), "spans": tensors["spans"].clone()}
 
     def _check_tensors(self, path: Path, video_id: str, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
         """Raise DamagedCacheFileError unless embeddings [T, D] (storage dtype, D = embed_dim) and spans [T, 2]
