@@ -347,7 +347,8 @@ def _damage(cache: EmbeddingCache, video_id: str, how: str) -> None:
 
 
 @pytest.mark.parametrize("how, reason", [
-    ("truncated", "cannot be read"), ("nan", "1 non-finite value"), ("wrong_shape", r"shape \[6, 14\], expected \[T, 16\]"),
+    ("truncated", "cannot be read"), ("nan", "1 non-finite value"),
+    ("wrong_shape", r"shape \[6, 14\], expected \[T, 16\]"),
     ("wrong_dtype", "dtypes torch.float16"), ("short", "5 windows of embeddings, the header says '6'"),
 ])
 def test_damaged_cache_files_are_named_and_moved_aside(backbone, clips, tmp_path, how, reason):

@@ -107,7 +107,8 @@ def test_kill_9_during_training_at_three_epochs_resumes_exactly(reference_run, t
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         assert _without_timings(metrics) == _without_timings(reference), epoch
         assert _same_best_checkpoint(tmp_path / name / "best.ckpt", reference_run / "best.ckpt")
-        assert _csv_epochs(tmp_path / name / "csv" / "metrics.csv") == _csv_epochs(reference_run / "csv" / "metrics.csv")
+        csv_log = _csv_epochs(tmp_path / name / "csv" / "metrics.csv")
+        assert csv_log == _csv_epochs(reference_run / "csv" / "metrics.csv")  # appended, each epoch once
         run_ids = {p.name.rsplit("-", 1)[-1] for p in (tmp_path / name / "wandb").glob("offline-run-*")}
         assert len(run_ids) == 1 and run_ids == {(tmp_path / name / "wandb" / "run_id").read_text()}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from motif.concepts import ConceptBank, ConceptBankError, ConceptStandardizer, NonFiniteActivationsError
+from motif.concepts import ConceptBank, ConceptStandardizer, NonFiniteActivationsError
 from motif.concepts.bank import embed_concept_bank
 from motif.config import _RANGES, ConfigError, load_config, numeric_keys
 from motif.model import TemporalConceptBottleneck

@@ -106,8 +106,9 @@ class MotifModule(pl.LightningModule):
         bad = not bool(torch.isfinite(loss))
         if self.trainer.strategy.reduce_boolean_decision(bad, all=False):
             where = f"videos {', '.join(batch.video_ids[:8])}" if bad else "another process's batch"
+            value = float(loss.detach()) if bad else "non-finite"
             raise NonFiniteLossError(
-                f"The training loss became {float(loss.detach()) if bad else 'non-finite'} at epoch {self.current_epoch}, "
+                f"The training loss became {value} at epoch {self.current_epoch}, "
                 f"step {self.global_step} ({where}); training stopped. Lower optim.lr or check these inputs; "
                 f"the checkpoints of the last finished epoch are kept.")
 
