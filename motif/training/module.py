@@ -36,6 +36,7 @@ def motif_loss(out: BottleneckOutput, labels: Tensor, padding_mask: Tensor, clas
     valid = (~padding_mask).unsqueeze(-1).to(out.concepts.dtype)
     if totals is None:
         totals = batch_totals(labels, padding_mask, out.concepts.shape[-1], class_weights)
+    totals = totals.to(ce_each.dtype)
     ce = ce_each.sum() / totals[0].clamp_min(1e-12)
     l1 = classifier_weight.abs().sum()
     sparsity = (out.concepts * valid).sum() / totals[1].clamp_min(1.0)
