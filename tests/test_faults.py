@@ -63,7 +63,9 @@ def _csv_epochs(path: Path) -> dict[int, str]:
 
 
 def _kill_when(proc: subprocess.Popen, ready, extra_delay: float) -> bool:
-    """SIGKILL ``proc`` ``extra_delay`` s after ``ready()`` first holds; False if it finished first."""
+    """SIGKILL the process group of ``proc`` (started with ``start_new_session=True``: the tool and helpers such
+    as its wandb service, like a job killed by a scheduler) ``extra_delay`` s after ``ready()`` first holds;
+    False if it finished first."""
     while proc.poll() is None:
         try:
             hit = ready()
@@ -72,7 +74,7 @@ def _kill_when(proc: subprocess.Popen, ready, extra_delay: float) -> bool:
         if hit:
             time.sleep(extra_delay)
             if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 return True
             return False
@@ -99,7 +101,8 @@ def test_kill_9_during_training_at_three_epochs_resumes_exactly(reference_run, t
         name = f"kill{epoch}"
         cmd = [*_tool("train.py"), *SYNTHETIC, f"output_dir={tmp_path}", f"name={name}"]
         last = tmp_path / name / "lightning" / "motif" / "last.ckpt"
-        proc = subprocess.Popen(cmd, env=_env("offline"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, env=_env("offline"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
         killed = _kill_when(proc, lambda: torch.load(last, weights_only=True)["epoch"] >= epoch, rng.uniform(0, 0.5))
         assert killed and not (tmp_path / name / "metrics.json").exists()
         resumed = run([*cmd, "--resume"], wandb="offline")
@@ -248,7 +251,7 @@ def test_kill_9_during_extraction_at_random_points_loses_no_finished_video(world
     for point in range(3):
         cache_dir = tmp_path / f"cache{point}"
         proc = subprocess.Popen([*embed, f"cache.dir={cache_dir}"], env=_env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+                                stderr=subprocess.DEVNULL, start_new_session=True)
         # after the first video file, at a random time within the extraction
         _kill_when(proc, lambda: len(_video_files(cache_dir)) > 0, rng.uniform(0, 0.3 * duration))
         finished = _video_files(cache_dir)
