@@ -101,19 +101,17 @@ def test_kill_9_during_training_at_three_epochs_resumes_exactly(reference_run, t
         name = f"kill{epoch}"
         cmd = [*_tool("train.py"), *SYNTHETIC, f"output_dir={tmp_path}", f"name={name}"]
         last = tmp_path / name / "lightning" / "motif" / "last.ckpt"
-        proc = subprocess.Popen(cmd, env=_env("offline"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
-        killed = _kill_when(proc, lambda: torch.load(last, weights_only=True)["epoch"] >= epoch, rng.uniform(0, 0.5))
+        killed = _kill_when(proc, lambda: torch.load(last, weights_only=True)["epoch"] >= epoch, rng.uniform(0, 0.05))
         assert killed and not (tmp_path / name / "metrics.json").exists()
-        resumed = run([*cmd, "--resume"], wandb="offline")
+        resumed = run([*cmd, "--resume"])
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         assert _without_timings(metrics) == _without_timings(reference), epoch
         assert _same_best_checkpoint(tmp_path / name / "best.ckpt", reference_run / "best.ckpt")
         csv_log = _csv_epochs(tmp_path / name / "csv" / "metrics.csv")
         assert csv_log == _csv_epochs(reference_run / "csv" / "metrics.csv")  # appended, each epoch once
-        run_ids = {p.name.rsplit("-", 1)[-1] for p in (tmp_path / name / "wandb").glob("offline-run-*")}
-        assert len(run_ids) == 1 and run_ids == {(tmp_path / name / "wandb" / "run_id").read_text()}
 
 
 INTERRUPT_THIRD_CHECKPOINT = """

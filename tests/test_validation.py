@@ -165,3 +165,11 @@ def test_process_shares_of_a_global_batch_add_up_to_its_gradient(tmp_path):
     shares = [gradients(items[r::2], totals, 2.0) for r in range(2)]
     for name, grad in whole.items():
         torch.testing.assert_close((shares[0][name] + shares[1][name]) / 2, grad, rtol=1e-5, atol=1e-7)
+
+
+def test_a_resumed_run_keeps_its_wandb_run_id(tmp_path):
+    from motif.training.resume import wandb_run_id
+
+    first = wandb_run_id(tmp_path, resume=False)
+    assert wandb_run_id(tmp_path, resume=True) == first == (tmp_path / "wandb" / "run_id").read_text()
+    assert wandb_run_id(tmp_path, resume=False) != first  # a new run gets a new id
