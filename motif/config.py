@@ -2,18 +2,20 @@
 ``key=value`` overrides.
 
 Every key a config file or the command line may set is a field below; an unknown key or a value of
-the wrong type fails before any work starts, naming the key and the closest valid one.
+the wrong type or out of its range fails before any work starts, naming the key and the closest valid
+one or the allowed range.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 
@@ -239,6 +241,99 @@ _CHOICES = {
 }
 
 
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric key: ``low <= value <= high`` (``<`` where open; None = unbounded).
+    Every value must also be finite."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+AT_LEAST_ONE = Range(1)
+NON_NEGATIVE = Range(0)
+POSITIVE = Range(0, low_open=True)
+PROBABILITY = Range(0, 1)
+
+# Every numeric key of the schema (tested); None values of Optional keys are not checked.
+_RANGES = {
+    "seed": NON_NEGATIVE,
+    "video.window_size": AT_LEAST_ONE,
+    "video.stride": AT_LEAST_ONE,
+    "video.frames_per_window": AT_LEAST_ONE,
+    "video.seed": NON_NEGATIVE,
+    "video.num_threads": NON_NEGATIVE,
+    "video.min_frames": AT_LEAST_ONE,
+    "video.fps_override": POSITIVE,
+    "video.chunk_windows": AT_LEAST_ONE,
+    "data.splits": AT_LEAST_ONE,
+    "data.val_fraction": Range(0, 1, high_open=True),
+    "data.val_seed": NON_NEGATIVE,
+    "data.synthetic.num_videos": AT_LEAST_ONE,
+    "data.synthetic.feature_dim": AT_LEAST_ONE,
+    "data.synthetic.num_concepts": AT_LEAST_ONE,
+    "data.synthetic.min_windows": AT_LEAST_ONE,
+    "data.synthetic.max_windows": AT_LEAST_ONE,
+    "data.synthetic.test_fraction": Range(0, 1, low_open=True, high_open=True),
+    "data.synthetic.seed": NON_NEGATIVE,
+    "backbone.batch_size": AT_LEAST_ONE,
+    "concepts.similarity_threshold": Range(0, 1, low_open=True),
+    "cache.num_workers": NON_NEGATIVE,
+    "model.num_layers": NON_NEGATIVE,
+    "model.head_dim": AT_LEAST_ONE,
+    "model.dropout": Range(0, 1, high_open=True),
+    "model.tau": POSITIVE,
+    "model.ffn_hidden": AT_LEAST_ONE,
+    "optim.lr": POSITIVE,
+    "optim.weight_decay": NON_NEGATIVE,
+    "optim.batch_size": AT_LEAST_ONE,
+    "optim.max_epochs": AT_LEAST_ONE,
+    "optim.min_epochs": NON_NEGATIVE,
+    "optim.patience": NON_NEGATIVE,
+    "optim.grad_clip": NON_NEGATIVE,
+    "optim.label_smoothing": PROBABILITY,
+    "optim.l1_weight": NON_NEGATIVE,
+    "optim.sparsity_weight": NON_NEGATIVE,
+    "trainer.num_nodes": AT_LEAST_ONE,
+    "trainer.num_workers": NON_NEGATIVE,
+    "trainer.log_every_n_steps": AT_LEAST_ONE,
+    "trainer.check_val_every_n_epoch": AT_LEAST_ONE,
+    "logger.wandb.media_every_n_epochs": AT_LEAST_ONE,
+    "logger.wandb.num_videos": NON_NEGATIVE,
+    "logger.wandb.top_k": AT_LEAST_ONE,
+    "baselines.epochs": AT_LEAST_ONE,
+    "discovery.videos_per_class": AT_LEAST_ONE,
+    "discovery.frames_per_video": AT_LEAST_ONE,
+    "discovery.image_size": AT_LEAST_ONE,
+    "discovery.concepts_per_request": AT_LEAST_ONE,
+    "discovery.max_tokens": AT_LEAST_ONE,
+    "discovery.temperature": NON_NEGATIVE,
+    "discovery.concurrency": AT_LEAST_ONE,
+    "discovery.timeout": POSITIVE,
+    "discovery.retries": NON_NEGATIVE,
+    "discovery.per_class": AT_LEAST_ONE,
+    "discovery.budget": AT_LEAST_ONE,
+    "discovery.min_detection": NON_NEGATIVE,
+    "discovery.min_contrast": NON_NEGATIVE,
+    "discovery.redundancy": Range(0, 1, low_open=True),
+    "discovery.seed": NON_NEGATIVE,
+}
+
+
 def _schema_keys(schema: type, prefix: str = "") -> dict[str, Any]:
     """Flat ``{dotted.key: field type or nested dataclass}`` of a dataclass schema."""
     keys: dict[str, Any] = {}
@@ -300,10 +395,29 @@ def _check_choices(cfg: DictConfig) -> None:
             raise ConfigError(f"Config key '{key}' is '{value}'; choose one of {', '.join(allowed)}.")
 
 
+def numeric_keys() -> list[str]:
+    """The schema keys that hold numbers (int, float, their Optional and list forms)."""
+    return [key for key, kind in _KEYS.items() if isinstance(kind, str)
+            and any(word in kind.replace("Optional", "").split("[")[-1] for word in ("int", "float"))]
+
+
+def _check_ranges(cfg: DictConfig) -> None:
+    for key, allowed in _RANGES.items():
+        value = OmegaConf.select(cfg, key)
+        for item in value if isinstance(value, (list, ListConfig)) else [value]:
+            if item is not None and item not in allowed:
+                raise ConfigError(f"Config key '{key}' is {item}; it must be {allowed}.")
+    synthetic = cfg.data.synthetic
+    if synthetic.min_windows > synthetic.max_windows:
+        raise ConfigError(f"Config key 'data.synthetic.min_windows' is {synthetic.min_windows}, more than "
+                          f"'data.synthetic.max_windows' ({synthetic.max_windows}).")
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """Schema defaults <- YAML file (with its ``base:`` chain) <- ``key=value`` overrides.
 
-    Raises ConfigError naming the key at fault for unknown keys, wrong types and invalid choices.
+    Raises ConfigError naming the key at fault for unknown keys, wrong types, invalid choices and
+    numbers out of their range (``_RANGES``).
     """
     cfg = OmegaConf.structured(RunConfig)
     layers = []
@@ -325,6 +439,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             reason = str(exc).splitlines()[0]
             raise ConfigError(f"Invalid value for config key '{key}' in {where}: {reason}") from exc
     _check_choices(cfg)
+    _check_ranges(cfg)
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing and cfg.data.format != "synthetic_order":
         raise ConfigError(f"Config key(s) {', '.join(missing)} must be set (in the YAML file or as key=value).")

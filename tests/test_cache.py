@@ -15,6 +15,7 @@ from motif.backbone import load_backbone
 from motif.cache import (
     CacheError,
     CacheMissError,
+    DamagedCacheFileError,
     EmbeddingCache,
     StreamingConceptSource,
     cache_key,
@@ -319,3 +320,64 @@ def test_extraction_of_real_clips(sample_videos, tmp_path):
         plan = WindowPlan.build(source.meta.num_frames, source.meta.fps, 8)
     torch.testing.assert_close(cache.load(records[0].video_id)["spans"].float(), plan.spans)
     assert time.perf_counter() - start < 30
+
+
+# --- damaged files -----------------------------------------------------------------------------------
+
+
+def _damage(cache: EmbeddingCache, video_id: str, how: str) -> None:
+    """Truncate a cached file, put a NaN into it, or give it the wrong shape or dtype (a valid safetensors file)."""
+    from safetensors.torch import load_file, save_file
+
+    path = cache.path_for(video_id)
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        return
+    meta = cache.metadata(video_id)
+    tensors = load_file(str(path))
+    if how == "nan":
+        tensors["embeddings"][1, 3] = float("nan")
+    elif how == "wrong_shape":
+        tensors["embeddings"] = tensors["embeddings"][:, :-2].contiguous()
+    elif how == "wrong_dtype":
+        tensors["embeddings"] = tensors["embeddings"].half()
+    elif how == "short":
+        tensors = {k: v[:-1].contiguous() for k, v in tensors.items()}
+    save_file(tensors, str(path), metadata=meta)
+
+
+@pytest.mark.parametrize("how, reason", [
+    ("truncated", "cannot be read"), ("nan", "1 non-finite value"),
+    ("wrong_shape", r"shape \[6, 14\], expected \[T, 16\]"),
+    ("wrong_dtype", "dtypes torch.float16"), ("short", "5 windows of embeddings, the header says '6'"),
+])
+def test_damaged_cache_files_are_named_and_moved_aside(backbone, clips, tmp_path, how, reason):
+    cache = EmbeddingCache.for_backbone(tmp_path, backbone, VIDEO)
+    extract_embeddings(clips, backbone, VIDEO, cache, progress=False)
+    reference = cache.load("a")["embeddings"]
+    _damage(cache, "a", how)
+    with pytest.raises(DamagedCacheFileError, match=rf"{cache.path_for('a')}: .*video 'a' are damaged: .*{reason}"):
+        cache.load("a")
+    moved = cache.move_aside("a")
+    assert moved.parent == cache.dir / "damaged" and not cache.has("a")
+    report = extract_embeddings(clips, backbone, VIDEO, cache, progress=False)
+    assert (report.embedded, report.already_cached) == (1, 3)
+    torch.testing.assert_close(cache.load("a")["embeddings"], reference, rtol=1e-5, atol=1e-5)  # other batches
+
+
+def test_non_finite_embeddings_are_skipped_not_stored(backbone, clips, tmp_path, monkeypatch):
+    encode = backbone.encode_prepared
+
+    def encode_with_nan(pixels):  # the encoder overflows on the first 6 frames: clip "a"'s 6 windows
+        out = encode(pixels).clone()
+        out[:6, 2] = float("nan")
+        return out
+
+    monkeypatch.setattr(backbone, "encode_prepared", encode_with_nan)
+    skips = SkipReport()
+    cache = EmbeddingCache.for_backbone(tmp_path, backbone, VIDEO)
+    report = extract_embeddings(clips, backbone, VIDEO, cache, skip_report=skips, progress=False, decode_threads=0)
+    assert report.embedded == 3 and not cache.has("a") and all(cache.has(v) for v in "bcd")
+    assert [s["video_id"] for s in report.skipped] == ["a"]
+    assert report.skipped[0]["reason"] == "6 non-finite value(s) in the window embeddings"
+    assert [e.error for e in skips] == ["NonFiniteEmbeddingsError"]

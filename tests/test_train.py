@@ -136,12 +136,11 @@ def test_cross_validation_reports_mean_and_std(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_two_processes_match_single_process(tmp_path):
-    """Same global batches split over 2 gloo processes; with dropout, class weights and the sparsity term
-    off, the averaged DDP gradient equals the single-process one, so metrics agree to within one
-    test video (tolerance 0.02 on accuracy, from float reduction order)."""
-    common = [*SMALL, "optim.max_epochs=4", "model.dropout=0.0", "optim.class_weighted=false",
-              "optim.sparsity_weight=0.0", "baselines.full_attention=false", "logger.wandb.mode=offline",
-              "trainer.accelerator=cpu"]
+    """Same global batches split over 2 gloo processes, with dropout, class weights, label smoothing and the
+    sparsity term on: keyed dropout masks and loss shares normalised by the global batch make the averaged
+    DDP gradient the single-process one (up to float summation order), so every metric is equal."""
+    common = [*SMALL, "optim.max_epochs=4", "optim.batch_size=15", "model.dropout=0.3", "optim.sparsity_weight=0.1",
+              "baselines.full_attention=false", "logger.wandb.mode=offline", "trainer.accelerator=cpu"]
     env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     results = {}
     for name, extra in (("single", ["trainer.devices=1"]), ("ddp", ["trainer.devices=2", "trainer.strategy=ddp"])):
@@ -150,6 +149,11 @@ def test_ddp_two_processes_match_single_process(tmp_path):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         results[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+        results[name].pop("seconds")
     assert len(list((tmp_path / "ddp" / "wandb").glob("offline-run-*"))) == 1  # rank 0 logs once
-    for key in ("val_acc", "test_acc", "shuffled_test_acc"):
-        assert abs(results["ddp"][key] - results["single"][key]) <= 0.02, key
+    assert results["ddp"] == results["single"]
+    single, ddp = (torch.load(tmp_path / n / "best.ckpt", weights_only=True)["state_dict"] for n in ("single", "ddp"))
+    key_bias = "layers.0.attention.qkv_bias"  # [query, key, value] biases; scores do not depend on the key bias
+    single[key_bias], ddp[key_bias] = single[key_bias][[0, 2]], ddp[key_bias][[0, 2]]  # (gradient 0: float noise)
+    for name, weight in single.items():
+        torch.testing.assert_close(ddp[name], weight, rtol=1e-4, atol=1e-5)

@@ -15,6 +15,7 @@ import json
 import sys
 
 from motif.backbone import BackboneError
+from motif.cache import CacheError
 from motif.cache.run import build_fabric, run_extraction
 from motif.concepts import ConceptBankError
 from motif.config import ConfigError, load_config
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, BackboneError, ConceptBankError, AnnotationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (CacheError, OSError) as exc:  # e.g. a full disk; finished videos stay in the cache
+        print(f"error: {exc}; run the same command again to embed the remaining videos", file=sys.stderr)
+        return 1
     if fabric.is_global_zero:
         print(json.dumps(report.to_dict(), indent=1))
     return 0

@@ -8,9 +8,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from motif.cache import CacheError
+from motif.concepts import ConceptBankError, NonFiniteActivationsError
 from motif.config import ConfigError, load_config, run_dir_of
+from motif.data import AnnotationError
 from motif.logs import configure_logging
+from motif.training.module import NonFiniteLossError
+from motif.training.resume import ResumeError
 from motif.training.run import format_summary, train_and_evaluate
+
+# Bad input or a full / read-only disk: a one-line error naming the file or key, exit status 1.
+TRAINING_ERRORS = (CacheError, ConceptBankError, NonFiniteActivationsError, AnnotationError, NonFiniteLossError,
+                   ResumeError, OSError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    metrics = train_and_evaluate(cfg, resume=args.resume)
+    try:
+        metrics = train_and_evaluate(cfg, resume=args.resume)
+    except TRAINING_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if metrics is not None:
         print(format_summary(metrics, run_dir_of(cfg)))
     return 0

@@ -3,7 +3,8 @@
 ``motif.cache.run`` (dataset-wide extraction over Lightning processes) is imported on its own.
 """
 
-from motif.cache.extract import ExtractionReport, VideoEmbeddings, extract_embeddings, iter_video_embeddings
+from motif.cache.extract import (ExtractionReport, NonFiniteEmbeddingsError, VideoEmbeddings, extract_embeddings,
+                                 iter_video_embeddings)
 from motif.cache.settings import video_window_settings
 from motif.cache.sources import (
     ConceptSequence,
@@ -17,6 +18,7 @@ from motif.cache.store import (
     CACHE_FORMAT_VERSION,
     CacheError,
     CacheMissError,
+    DamagedCacheFileError,
     EmbeddingCache,
     cache_key,
     cache_key_fields,
@@ -26,6 +28,8 @@ __all__ = [
     "CACHE_FORMAT_VERSION",
     "CacheError",
     "CacheMissError",
+    "DamagedCacheFileError",
+    "NonFiniteEmbeddingsError",
     "ConceptSequence",
     "EmbeddingCache",
     "ExtractionReport",

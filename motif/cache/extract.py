@@ -60,6 +60,12 @@ class ExtractionReport:
                 "windows_per_second": round(self.windows_per_second, 3)}
 
 
+class NonFiniteEmbeddingsError(VideoError):
+    """The backbone gave NaN or inf window embeddings for the video."""
+
+    default_hint = "check the backbone weights and backbone.precision (float16 can overflow), or remove the video"
+
+
 # Messages from the decoding thread to the encoder.
 @dataclass
 class _Start:
@@ -176,8 +182,9 @@ def iter_video_embeddings(
 
     records: objects with ``video_id``, ``path`` and ``label`` (VideoRecord); backbone: a Backbone;
     video_cfg: the ``video`` config (window plan, frame choice, backend). Videos the video layer
-    rejects (missing, empty, corrupt, too short, no fps) are passed to ``on_skip(record, error)``
-    and left out. Embeddings of a window are the mean of its frames' embeddings (not normalised).
+    rejects (missing, empty, corrupt, too short, no fps) and videos whose embeddings are not finite
+    (``NonFiniteEmbeddingsError``) are passed to ``on_skip(record, error)`` and left out.
+    Embeddings of a window are the mean of its frames' embeddings (not normalised).
     decode_threads: background threads that decode videos in parallel with the encoder (decoders
     release the GIL). 0 decodes in the calling thread between encoder batches, with all cores
     (FFmpeg threads, ``num_threads=0``) since the encoder is idle meanwhile; that is faster when the
@@ -234,8 +241,15 @@ def iter_video_embeddings(
             start = state.start
             if bool((state.counts == 0).any()):
                 raise RuntimeError(f"{start.record.path}: some windows received no frames (window plan bug)")
+            embeddings = state.sums / state.counts[:, None]
+            bad = int((~torch.isfinite(embeddings)).sum())
+            if bad:
+                if on_skip is not None:
+                    on_skip(start.record, NonFiniteEmbeddingsError(
+                        start.record.path, f"{bad} non-finite value(s) in the window embeddings"))
+                continue
             yield VideoEmbeddings(start.record.video_id, str(start.record.path), int(start.record.label),
-                                  state.sums / state.counts[:, None], start.spans, start.num_frames, start.fps)
+                                  embeddings, start.spans, start.num_frames, start.fps)
 
     try:
         for item in messages:

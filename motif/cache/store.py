@@ -8,7 +8,10 @@ Layout of ``<root>/<key>/``:
 
 A video file appears only complete: it is written to a temporary file and renamed. A file on disk
 is therefore the proof that a video is done; the manifest is an index that is rebuilt from the
-files where it lags behind (e.g. after the process was killed).
+files where it lags behind (e.g. after the process was killed). Every read is validated (the file
+parses completely, holds the video and key it should, [T, D] embeddings of the storage dtype and
+finite [T, 2] spans); a damaged file raises ``DamagedCacheFileError`` naming it, and
+``move_aside`` puts it into ``damaged/`` so that the video is embedded again.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import logging
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,18 @@ STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16"
 
 class CacheError(RuntimeError):
     """The cache directory is inconsistent or an entry is missing; the message names the file."""
+
+
+class DamagedCacheFileError(CacheError):
+    """A cached video file cannot be used (truncated, unreadable, wrong shape or dtype, not finite)."""
+
+    def __init__(self, path: Path, video_id: str, reason: str) -> None:
+        self.path, self.video_id, self.reason = Path(path), video_id, reason
+        super().__init__(f"{path}: cached embeddings of video '{video_id}' are damaged: {reason}")
+
+
+class CacheWriteError(CacheError):
+    """A cache file cannot be written (e.g. the disk is full)."""
 
 
 class CacheMissError(CacheError, KeyError):
@@ -101,12 +117,14 @@ class EmbeddingCache:
 
     root: the cache root (``cache.dir``); key_fields: from ``cache_key_fields``; writer: a name
     unique among processes writing at the same time (e.g. ``rank3``), used for its manifest part
-    and temporary files. A different key (any changed setting) is a different directory: old
-    embeddings are never reused for new settings.
+    and temporary files; embed_dim: the D every file must have (None: not checked). A different key
+    (any changed setting) is a different directory: old embeddings are never reused for new settings.
     """
 
-    def __init__(self, root: str | Path, key_fields: dict[str, Any], *, writer: str = "main") -> None:
+    def __init__(self, root: str | Path, key_fields: dict[str, Any], *, writer: str = "main",
+                 embed_dim: int | None = None) -> None:
         self.root = Path(root)
+        self.embed_dim = embed_dim
         self.key_fields = key_fields
         self.key = cache_key(key_fields)
         self.dir = self.root / self.key
@@ -133,7 +151,7 @@ class EmbeddingCache:
     ) -> "EmbeddingCache":
         """The cache of this backbone (its ``cache_identity``) and these video settings."""
         fields = cache_key_fields(backbone.cache_identity, video_cfg, resize_at_decode=resize_at_decode, dtype=dtype)
-        return cls(root, fields, writer=writer)
+        return cls(root, fields, writer=writer, embed_dim=int(backbone.embed_dim))
 
     # --- files -----------------------------------------------------------------------------------
 
@@ -176,35 +194,82 @@ class EmbeddingCache:
             )
         final = self.path_for(video_id)
         tmp = final.with_name(f".{final.name}.{self.writer}.{os.getpid()}.tmp")
-        metadata = {"video_id": video_id, "key": self.key, "num_windows": str(embeddings.shape[0])}
+        metadata = {"video_id": video_id, "key": self.key, "num_windows": str(embeddings.shape[0]),
+                    "embed_dim": str(embeddings.shape[1])}
         metadata.update({k: str(v) for k, v in meta.items()})
         tensors = {
             "embeddings": embeddings.detach().to("cpu", self.dtype).contiguous(),
             "spans": spans.detach().to("cpu", torch.float64).contiguous(),
         }
-        save_file(tensors, str(tmp), metadata=metadata)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+        except Exception as exc:  # noqa: BLE001 - safetensors reports a full disk as its own error type
+            tmp.unlink(missing_ok=True)
+            raise CacheWriteError(f"{final}: the embeddings of video '{video_id}' cannot be written ({exc}); "
+                                  "the videos embedded before are kept. Free space and run again.") from exc
         self._entries[video_id] = {"file": f"videos/{final.name}", "num_windows": int(embeddings.shape[0]), **meta}
         self._skipped.pop(video_id, None)
 
     def load(self, video_id: str) -> dict[str, Tensor]:
-        """{"embeddings": [T, D] float32, "spans": [T, 2] float64}; raises CacheMissError."""
+        """{"embeddings": [T, D] float32, "spans": [T, 2] float64}, validated; raises CacheMissError,
+        DamagedCacheFileError (the file is unusable) or CacheError (the file belongs to another video)."""
         path = self.path_for(video_id)
         if not path.is_file():
             raise CacheMissError(
                 f"video '{video_id}' is not in the embedding cache {self.dir}; "
                 "run tools/embed.py with the same settings"
             )
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+            tensors = load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for bad files
+            raise DamagedCacheFileError(path, video_id, f"the file cannot be read ({exc})") from exc
         if metadata.get("video_id") != video_id or metadata.get("key") != self.key:
             raise CacheError(
                 f"{path} holds video '{metadata.get('video_id')}' of key {metadata.get('key')}, not '{video_id}'"
             )
-        tensors = load_file(str(path))
-        return {"embeddings": tensors["embeddings"].float(), "spans": tensors["spans"]}
+        self._check_tensors(path, video_id, tensors, metadata)
+        # copies: the loaded tensors may share memory with the file, which must not change them later
+        return {"embeddings": tensors["embeddings"].to(torch.float32, copy=True), "spans": tensors["spans"].clone()}
+
+    def _check_tensors(self, path: Path, video_id: str, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
+        """Raise DamagedCacheFileError unless embeddings [T, D] (storage dtype, D = embed_dim) and spans [T, 2]
+        (float64) are finite and T is the file's ``num_windows``."""
+        def damaged(reason: str) -> DamagedCacheFileError:
+            return DamagedCacheFileError(path, video_id, reason)
+
+        if set(tensors) != {"embeddings", "spans"}:
+            raise damaged(f"it holds the tensors {sorted(tensors)}, not embeddings and spans")
+        embeddings, spans = tensors["embeddings"], tensors["spans"]
+        expected_dim = self.embed_dim or int(metadata.get("embed_dim", embeddings.shape[-1]))
+        num_windows = metadata.get("num_windows", "")
+        if embeddings.ndim != 2 or embeddings.shape[1] != expected_dim or embeddings.shape[0] < 1:
+            raise damaged(f"embeddings have shape {list(embeddings.shape)}, expected [T, {expected_dim}] with T >= 1")
+        if not num_windows.isdigit() or embeddings.shape[0] != int(num_windows):
+            raise damaged(f"{embeddings.shape[0]} windows of embeddings, the header says {num_windows!r}")
+        if spans.shape != (embeddings.shape[0], 2):
+            raise damaged(f"spans have shape {list(spans.shape)}, expected [{embeddings.shape[0]}, 2]")
+        if embeddings.dtype != self.dtype or spans.dtype != torch.float64:
+            raise damaged(f"dtypes {embeddings.dtype} / {spans.dtype}, expected {self.dtype} / torch.float64")
+        for name, tensor in (("embeddings", embeddings), ("spans", spans)):
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise damaged(f"{bad} non-finite value(s) (NaN or inf) in the {name}")
+
+    def move_aside(self, video_id: str) -> Path:
+        """Move a video's (damaged) file into ``damaged/`` so that the video counts as not embedded;
+        returns where it went."""
+        path = self.path_for(video_id)
+        target_dir = self.dir / "damaged"
+        target_dir.mkdir(exist_ok=True)
+        target = target_dir / f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.{os.getpid()}"
+        os.replace(path, target)
+        self._entries.pop(video_id, None)
+        return target
 
     def metadata(self, video_id: str) -> dict[str, str]:
         """The metadata stored in a video's file header (cheap: the tensors are not read)."""
@@ -294,8 +359,12 @@ class EmbeddingCache:
         known = {Path(entry["file"]).name for entry in self._entries.values()}
         for name, path in on_disk.items():
             if name not in known:  # written, but the manifest was not updated before the process ended
-                with safe_open(str(path), framework="pt") as handle:
-                    meta = dict(handle.metadata() or {})
+                try:
+                    with safe_open(str(path), framework="pt") as handle:
+                        meta = dict(handle.metadata() or {})
+                except Exception as exc:  # noqa: BLE001 - a damaged file is left out of the index
+                    log.warning("Leaving the unreadable cache file %s out of the manifest (%s)", path, exc)
+                    continue
                 video_id = meta.pop("video_id", None)
                 if video_id is None or meta.pop("key", None) != self.key:
                     continue
@@ -316,6 +385,16 @@ class EmbeddingCache:
     def video_ids(self) -> list[str]:
         """Ids of the videos the manifest lists as done (call ``consolidate`` first after a crash)."""
         return [vid for vid in self._entries if self.has(vid)]
+
+    def video_id_of_file(self, path: str | Path) -> str | None:
+        """The id under which the video file ``path`` was embedded (the manifest records each video's
+        path), or None. Ids of list datasets are relative paths, so a file name alone does not find them."""
+        target = Path(path).resolve()
+        for video_id, entry in self._entries.items():
+            stored = entry.get("path")
+            if stored and Path(stored).resolve() == target and self.has(video_id):
+                return video_id
+        return None
 
     def num_windows(self, video_id: str) -> int:
         """T of a cached video, from the manifest or else from the file header."""

@@ -1,6 +1,6 @@
 """Concept banks, concept activations clamp(cos, 0) and their standardisation (spec section 2)."""
 
-from motif.concepts.activations import ConceptStandardizer, concept_activations
+from motif.concepts.activations import ConceptStandardizer, NonFiniteActivationsError, concept_activations
 from motif.concepts.bank import (
     ConceptBank,
     ConceptBankError,
@@ -15,6 +15,7 @@ __all__ = [
     "ConceptBankError",
     "ConceptBankNotFoundError",
     "ConceptStandardizer",
+    "NonFiniteActivationsError",
     "concept_activations",
     "embed_concept_bank",
     "near_duplicate_keep",

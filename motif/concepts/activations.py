@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,10 @@ def concept_activations(window_embeddings: Tensor, text_embeddings: Tensor) -> T
     windows = F.normalize(window_embeddings.float(), dim=-1)
     texts = F.normalize(text_embeddings.float().to(windows.device), dim=-1)
     return (windows @ texts.T).clamp_min_(0.0)
+
+
+class NonFiniteActivationsError(ValueError):
+    """Concept activations hold NaN or inf; the message names the videos."""
 
 
 class ConceptStandardizer(nn.Module):
@@ -74,17 +78,33 @@ class ConceptStandardizer(nn.Module):
             raise ValueError("ConceptStandardizer saw no windows; fit it on the training videos' concept activations.")
         mean = moments[1] / count
         var = (moments[2] / count - mean * mean).clamp_min(0.0)
+        if not bool(torch.isfinite(mean).all() and torch.isfinite(var).all()):
+            raise NonFiniteActivationsError("ConceptStandardizer statistics are not finite: some fitted activations "
+                                            "hold NaN or inf; fit it on finite activations.")
         self.mean.copy_(mean.to(self.mean))
         self.std.copy_(var.sqrt().clamp_min(self.min_std).to(self.std))
         self.num_windows.fill_(count)
         self._moments = None
         return self
 
-    def fit(self, activations: Iterable[Tensor]) -> "ConceptStandardizer":
-        """Fit on an iterable of per-video activations [T, C] (all windows of all training videos)."""
+    def fit(self, activations: Iterable[Tensor], names: Sequence[str] | None = None) -> "ConceptStandardizer":
+        """Fit on an iterable of per-video activations [T, C] (all windows of all training videos).
+
+        Raises NonFiniteActivationsError naming the videos (``names``, aligned with ``activations``; else
+        their positions) whose activations hold NaN or inf, which would poison every statistic.
+        """
         self._moments = None
-        for a in activations:
+        bad = []
+        for i, a in enumerate(activations):
+            if not bool(torch.isfinite(a).all()):
+                bad.append(names[i] if names is not None else f"#{i}")
             self.update(a)
+        if bad:
+            self._moments = None
+            shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+            raise NonFiniteActivationsError(
+                f"Concept activations of {len(bad)} training video(s) hold NaN or inf: {shown}; the standardiser "
+                "refuses non-finite statistics. Re-embed or remove these videos.")
         return self.finalize()
 
     def forward(self, activations: Tensor) -> Tensor:

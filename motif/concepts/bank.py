@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -11,6 +12,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 from torch import Tensor
+
+log = logging.getLogger(__name__)
 
 BANK_SUFFIXES = (".txt", ".json", ".yaml", ".yml")
 
@@ -94,7 +97,10 @@ class ConceptBank:
         index: dict[str, int] = {}
         for phrase, class_name in pairs:
             key = normalize_concept(phrase)
-            if key not in index:
+            if key in index:
+                if class_name is None or class_name in classes_of[index[key]]:  # not a concept shared by classes
+                    log.info("%s: dropping '%s', a duplicate of '%s'", where, phrase, names[index[key]])
+            else:
                 index[key] = len(names)
                 names.append(" ".join(phrase.split()))
                 classes_of.append([])
@@ -228,4 +234,9 @@ def embed_concept_bank(
         bank = ConceptBank.from_file(bank)
     embeddings = backbone.encode_text([template.format(name) for name in bank.names])
     keep, merged_into = near_duplicate_keep(embeddings, similarity_threshold, len(bank))
+    unit = F.normalize(embeddings.float(), dim=-1)
+    for dropped, kept in merged_into.items():
+        log.info("Concept bank %s: dropping '%s' as a near-duplicate of '%s' (cosine %.3f >= "
+                 "concepts.similarity_threshold %s)", bank.source or "(in memory)", bank.names[dropped],
+                 bank.names[kept], float(unit[dropped] @ unit[kept]), similarity_threshold)
     return bank._merged(keep, merged_into), embeddings[keep]

@@ -11,7 +11,7 @@ import numpy as np
 from torch import Tensor
 
 from motif.backbone import Backbone, load_backbone_from_identity
-from motif.cache import EmbeddingCache, cache_key, cache_key_fields, iter_video_embeddings
+from motif.cache import DamagedCacheFileError, EmbeddingCache, cache_key, cache_key_fields, iter_video_embeddings
 from motif.concepts import concept_activations
 from motif.explain.explain import ExplanationError, VideoExplanation, explain_sequence, resolve_class
 from motif.explain.interventions import parse_interventions
@@ -77,19 +77,26 @@ def video_concepts(checkpoint: MotifCheckpoint, embeddings: Tensor) -> Tensor:
     return checkpoint.standardizer(concept_activations(embeddings, checkpoint.text_embeddings))
 
 
-def _cached_embeddings(cache_dir: str | Path, backbone: Backbone, video_cfg: dict, video_id: str) -> dict | None:
-    """The cached embeddings and spans of ``video_id`` for this backbone and window plan, or None
-    (the cache folder is only read, never created)."""
+def _cached_embeddings(cache_dir: str | Path, backbone: Backbone, video_cfg: dict, video: Path) -> dict | None:
+    """The cached embeddings and spans of the video file ``video`` for this backbone and window plan, or
+    None (the cache folder is only read, never created). The video is found by its recorded path (the
+    ids of list datasets are relative paths), else by its file stem."""
     fields = cache_key_fields(backbone.cache_identity, video_cfg)
     if not (Path(cache_dir) / cache_key(fields)).is_dir():
         log.info("No embedding cache for this backbone and window plan in %s; embedding the video", cache_dir)
         return None
-    cache = EmbeddingCache(cache_dir, fields)
+    cache = EmbeddingCache(cache_dir, fields, embed_dim=int(backbone.embed_dim))
+    video_id = cache.video_id_of_file(video) or video.stem
     if not cache.has(video_id):
-        log.info("Video %s is not in the cache %s; embedding it", video_id, cache.dir)
+        log.info("Video %s is not in the cache %s; embedding it", video, cache.dir)
         return None
-    log.info("Window embeddings of %s read from the cache %s", video_id, cache.dir)
-    return cache.load(video_id)
+    try:
+        entry = cache.load(video_id)
+    except DamagedCacheFileError as error:
+        log.warning("%s; embedding the video instead", error)
+        return None
+    log.info("Window embeddings of %s (video id %s) read from the cache %s", video, video_id, cache.dir)
+    return entry
 
 
 def explain_video(checkpoint: str | Path | MotifCheckpoint, video: str | Path, out_dir: str | Path | None = None, *,
@@ -100,8 +107,8 @@ def explain_video(checkpoint: str | Path | MotifCheckpoint, video: str | Path, o
     into ``out_dir`` (nothing is written when it is None).
 
     The window embeddings come from ``cache_dir`` when that embedding cache (same backbone and
-    window settings) holds the video under its file stem, otherwise the video is decoded and
-    embedded with the checkpoint's backbone. class_name: explain this class instead of the
+    window settings) holds the video (found by its path, else its file stem), otherwise the video is
+    decoded and embedded with the checkpoint's backbone. class_name: explain this class instead of the
     prediction; interventions: strings such as ``zero:concept=red circle`` (before / after).
     """
     ckpt = checkpoint if isinstance(checkpoint, MotifCheckpoint) else load_motif_checkpoint(checkpoint)
@@ -113,7 +120,7 @@ def explain_video(checkpoint: str | Path | MotifCheckpoint, video: str | Path, o
     if not video.is_file():
         raise VideoNotFoundError(video, "the video file does not exist")
     backbone = backbone or load_backbone_from_identity(ckpt.backbone, device=device)
-    cached = _cached_embeddings(cache_dir, backbone, ckpt.video, video_id) if cache_dir is not None else None
+    cached = _cached_embeddings(cache_dir, backbone, ckpt.video, video) if cache_dir is not None else None
     if cached is not None:
         embeddings, spans = cached["embeddings"].float(), cached["spans"].float()
     else:

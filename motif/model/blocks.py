@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from motif.model.attention import ConceptTemporalAttention
+from motif.model.dropout import KeyedDropout
 
 if TYPE_CHECKING:
     from motif.model.interventions import AttentionIntervention
@@ -48,7 +49,7 @@ class ConceptTemporalBlock(nn.Module):
         self.attention = ConceptTemporalAttention(num_concepts, head_dim)
         self.norm_ffn = nn.LayerNorm(num_concepts)
         self.ffn = ConceptFFN(num_concepts, ffn_hidden)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = KeyedDropout(dropout)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None, key_valid: Tensor | None, *, impl: str = "fast",
                 return_attention: bool = False,

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from motif.model.attention import ATTENTION_IMPLS
 from motif.model.blocks import ConceptTemporalBlock
+from motif.model.dropout import KeyedDropout
 from motif.model.evidence import EvidencePooling, channel_names
 from motif.model.heads import ConceptActivation, NonNegativeLinear
 from motif.model.interventions import AttentionIntervention, ConceptIntervention
@@ -73,7 +74,7 @@ class TemporalConceptBottleneck(nn.Module):
             raise ValueError(f"model.tau is an inverse temperature and must be > 0, got {tau}")
         self.num_concepts, self.num_classes, self.num_layers = num_concepts, num_classes, num_layers
         self.variant, self.attention_impl, self.tau = variant, attention_impl, float(tau)
-        self.input_dropout = nn.Dropout(dropout)
+        self.input_dropout = KeyedDropout(dropout)
         if variant == "evidence":
             if num_layers > 1:
                 raise ValueError(f"variant 'evidence' has one temporal pooling stage: num_layers must be 0 (view "

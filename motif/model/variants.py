@@ -10,6 +10,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from motif.model.blocks import ConceptTemporalBlock
+from motif.model.dropout import KeyedDropout
 
 if TYPE_CHECKING:
     from motif.model.interventions import AttentionIntervention
@@ -35,10 +36,10 @@ class FullAttentionBlock(nn.Module):
         self.num_heads = attention_heads(num_concepts)
         self.attention = nn.MultiheadAttention(num_concepts, self.num_heads, batch_first=True)
         self.norm_attention = nn.LayerNorm(num_concepts)
-        self.ffn = nn.Sequential(nn.Linear(num_concepts, 4 * num_concepts), nn.GELU(), nn.Dropout(dropout),
+        self.ffn = nn.Sequential(nn.Linear(num_concepts, 4 * num_concepts), nn.GELU(), KeyedDropout(dropout),
                                  nn.Linear(4 * num_concepts, num_concepts))
         self.norm_ffn = nn.LayerNorm(num_concepts)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = KeyedDropout(dropout)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None, key_valid: Tensor | None, *, impl: str = "fast",
                 return_attention: bool = False,
@@ -73,7 +74,7 @@ class ConceptMixer(nn.Module):
         self.norm = nn.LayerNorm(num_concepts)
         self.qkv = nn.Linear(num_concepts, 3 * num_concepts * head_dim)
         self.gate = nn.Parameter(torch.tensor(float(gate)))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = KeyedDropout(dropout)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None, *, impl: str = "fast") -> Tensor:
         """x [B, T, C] -> x [B, T, C] (windows act as heads: no [B, T, C, C] tensor on the fast path)."""

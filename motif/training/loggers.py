@@ -15,9 +15,10 @@ from pathlib import Path
 
 import wandb
 from omegaconf import DictConfig
-from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+from pytorch_lightning.loggers import Logger, WandbLogger
 
 from motif.config import config_to_dict
+from motif.training.resume import ResumableCSVLogger, wandb_run_id
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +61,23 @@ def start_wandb_run(cfg: DictConfig, run_dir: Path, name: str, job_type: str):
                       **wandb_run_settings(cfg, job_type))
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, job_type: str = "train") -> list[Logger]:
+def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str, resume_epoch: int | None = None,
+                  job_type: str = "train") -> list[Logger]:
+    """resume_epoch: the epoch of the checkpoint a resumed run continues from (None: a new run); the CSV
+    log then keeps its rows up to that epoch and wandb continues the run folder's run id."""
     loggers: list[Logger] = []
     if cfg.logger.csv:
-        loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=""))
+        loggers.append(ResumableCSVLogger(save_dir=str(run_dir), name="csv", version="",
+                                          keep_until_epoch=resume_epoch))
     mode = resolve_wandb_mode(cfg.logger.wandb.mode)
     if mode != "disabled":
         if wandb.run is not None:  # Lightning would silently log into it
             log.warning("Finishing the wandb run %s left open in this process before starting %s",
                         wandb.run.name, run_name)
             wandb.finish()
-        loggers.append(WandbLogger(name=cfg.logger.wandb.name or run_name, save_dir=str(run_dir), mode=mode,
-                                   **wandb_run_settings(cfg, job_type)))
+        run_id = wandb_run_id(run_dir, resume=resume_epoch is not None)
+        loggers.append(WandbLogger(name=cfg.logger.wandb.name or run_name, id=run_id, resume="allow",
+                                   save_dir=str(run_dir), mode=mode, **wandb_run_settings(cfg, job_type)))
         log.info("wandb logging %s to %s", mode, run_dir / "wandb")
     return loggers
 

@@ -11,7 +11,9 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from motif.model import BottleneckOutput, TemporalConceptBottleneck
+from motif.model.dropout import dropout_keys, sample_keys
 from motif.training.data import SequenceBatch
+from motif.training.resume import rng_states, set_rng_states
 
 
 SELECTION_LOSS_WEIGHT = 1e-4  # far below one validation video's share of accuracy: a pure tie-breaker
@@ -19,17 +21,38 @@ SELECTION_LOSS_WEIGHT = 1e-4  # far below one validation video's share of accura
 
 def motif_loss(out: BottleneckOutput, labels: Tensor, padding_mask: Tensor, classifier_weight: Tensor, *,
                class_weights: Tensor | None, label_smoothing: float, l1_weight: float,
-               sparsity_weight: float) -> dict[str, Tensor]:
+               sparsity_weight: float, totals: Tensor | None = None) -> dict[str, Tensor]:
     """Spec section 4: weighted CE with label smoothing + λ1·Σ|W| + λs·mean of z over valid (t, c) cells.
 
     out.logits [B, K], out.concepts [B, T, C], labels [B], padding_mask [B, T] (True = pad).
+    CE = Σ_i ce_i / Σ_i w_{y_i} (``F.cross_entropy``'s weighted mean); sparsity = Σ_valid z / #valid cells.
+    totals [2] = (Σ w_{y_i}, #valid cells) of the whole GLOBAL batch when this batch is one process's share
+    of it (``batch_totals`` summed over processes): both means then divide this share's sums by the global
+    counts, so the shares add up to the single-process loss (DDP sums the processes' gradients / world).
+    Default: this batch's own totals.
     """
-    ce = F.cross_entropy(out.logits, labels, weight=class_weights, label_smoothing=label_smoothing)
-    l1 = classifier_weight.abs().sum()
+    ce_each = F.cross_entropy(out.logits, labels, weight=class_weights, label_smoothing=label_smoothing,
+                              reduction="none")
     valid = (~padding_mask).unsqueeze(-1).to(out.concepts.dtype)
-    sparsity = (out.concepts * valid).sum() / (valid.sum() * out.concepts.shape[-1]).clamp_min(1.0)
+    if totals is None:
+        totals = batch_totals(labels, padding_mask, out.concepts.shape[-1], class_weights)
+    totals = totals.to(ce_each.dtype)
+    ce = ce_each.sum() / totals[0].clamp_min(1e-12)
+    l1 = classifier_weight.abs().sum()
+    sparsity = (out.concepts * valid).sum() / totals[1].clamp_min(1.0)
     total = ce + l1_weight * l1 + sparsity_weight * sparsity
     return {"loss": total, "ce": ce, "l1": l1, "sparsity": sparsity}
+
+
+def batch_totals(labels: Tensor, padding_mask: Tensor, num_concepts: int, class_weights: Tensor | None) -> Tensor:
+    """[Σ_i w_{y_i} (the CE normaliser), number of valid (t, c) cells] of a batch, float64."""
+    weight_sum = class_weights[labels].sum() if class_weights is not None else labels.new_tensor(labels.numel())
+    cells = (~padding_mask).sum() * num_concepts
+    return torch.stack([weight_sum.double(), cells.double()])
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or inf; the message names the epoch, step and videos."""
 
 
 def class_weights_from_labels(labels: list[int], num_classes: int) -> Tensor:
@@ -44,10 +67,16 @@ class MotifModule(pl.LightningModule):
 
     Hyper-parameters are plain values (``model_kwargs`` and ``optim``) so that checkpoints hold no
     pickled objects. The classifier is projected to W >= 0 after every optimiser step.
+
+    Exact under resume and DDP: dropout masks are keyed by (seed, epoch, video id) (``KeyedDropout``),
+    the loss of a process's share of a global batch is normalised by the global batch's totals, and
+    the global RNG states travel in the Lightning checkpoint. A non-finite loss on any process stops
+    training on all of them with ``NonFiniteLossError``.
     """
 
-    def __init__(self, model_kwargs: dict, optim: dict, class_weights: list[float] | None = None):
+    def __init__(self, model_kwargs: dict, optim: dict, class_weights: list[float] | None = None, seed: int = 0):
         super().__init__()
+        self.seed = seed
         self.save_hyperparameters()
         self.model = TemporalConceptBottleneck(**model_kwargs)
         self.optim = optim
@@ -67,17 +96,46 @@ class MotifModule(pl.LightningModule):
     def forward(self, batch: SequenceBatch, **kwargs) -> BottleneckOutput:
         return self.model(batch.concepts, batch.padding_mask, **kwargs)
 
-    def _loss(self, batch: SequenceBatch, out: BottleneckOutput) -> dict[str, Tensor]:
+    def _loss(self, batch: SequenceBatch, out: BottleneckOutput, totals: Tensor | None = None) -> dict[str, Tensor]:
         return motif_loss(out, batch.labels, batch.padding_mask, self.model.classifier.weight,
                           class_weights=self.class_weights, label_smoothing=self.optim["label_smoothing"],
-                          l1_weight=self.optim["l1_weight"], sparsity_weight=self.optim["sparsity_weight"])
+                          l1_weight=self.optim["l1_weight"], sparsity_weight=self.optim["sparsity_weight"],
+                          totals=totals)
+
+    def _check_finite(self, loss: Tensor, batch: SequenceBatch) -> None:
+        """Raise NonFiniteLossError on every process as soon as the loss of any process is not finite."""
+        bad = not bool(torch.isfinite(loss))
+        if self.trainer.strategy.reduce_boolean_decision(bad, all=False):
+            where = f"videos {', '.join(batch.video_ids[:8])}" if bad else "another process's batch"
+            value = float(loss.detach()) if bad else "non-finite"
+            raise NonFiniteLossError(
+                f"The training loss became {value} at epoch {self.current_epoch}, "
+                f"step {self.global_step} ({where}); training stopped. Lower optim.lr or check these inputs; "
+                f"the checkpoints of the last finished epoch are kept.")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rng_states"] = rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng_states" in checkpoint:
+            set_rng_states(checkpoint["rng_states"])
 
     def on_train_epoch_start(self) -> None:
         self._epoch_start, self._epoch_windows = time.perf_counter(), 0
 
     def training_step(self, batch: SequenceBatch, batch_idx: int) -> Tensor:
-        out = self(batch)
-        losses = self._loss(batch, out)
+        world = self.trainer.world_size
+        totals = batch_totals(batch.labels, batch.padding_mask, self.model.num_concepts, self.class_weights)
+        if world > 1:
+            totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        with dropout_keys(self.model, sample_keys(batch.video_ids, self.seed, self.current_epoch)):
+            out = self(batch)
+        losses = self._loss(batch, out, totals)
+        if world > 1:  # DDP averages the processes' gradients: scale each share so that the average is the sum
+            losses["ce"], losses["sparsity"] = world * losses["ce"], world * losses["sparsity"]
+            losses["loss"] = (losses["ce"] + self.optim["l1_weight"] * losses["l1"]
+                              + self.optim["sparsity_weight"] * losses["sparsity"])
+        self._check_finite(losses["loss"], batch)
         bs = batch.labels.shape[0]
         self._epoch_windows += int((~batch.padding_mask).sum())
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=False, on_epoch=True, batch_size=bs,

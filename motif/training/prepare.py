@@ -13,9 +13,10 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from motif.backbone import load_backbone
-from motif.cache import (ConceptSequence, EmbeddingCache, extract_embeddings, iter_video_embeddings,
-                         video_window_settings)
-from motif.concepts import ConceptStandardizer, concept_activations, embed_concept_bank
+from motif.cache import (ConceptSequence, DamagedCacheFileError, EmbeddingCache, extract_embeddings,
+                         iter_video_embeddings, video_window_settings)
+from motif.concepts import (ConceptBankError, ConceptStandardizer, NonFiniteActivationsError, concept_activations,
+                            embed_concept_bank)
 from motif.data import SkipReport, VideoRecord, carve_validation, load_configured_dataset
 from motif.data.synthetic_order import make_order_task
 from motif.video import VideoError
@@ -52,9 +53,16 @@ def _finish(train: list[VideoRecord], val: list[VideoRecord], test: list[VideoRe
     activations / spans / embeddings map video_id to [T, C] / [T, 2] / [T, D]; videos without
     activations (skipped) are left out.
     """
+    if not activations:
+        raise ValueError("No video has usable embeddings; check the dataset annotations and skipped.json.")
     num_concepts = next(iter(activations.values())).shape[1]
-    standardizer = ConceptStandardizer(num_concepts).fit(activations[r.video_id] for r in train
-                                                         if r.video_id in activations)
+    fitted = [r.video_id for r in train if r.video_id in activations]
+    standardizer = ConceptStandardizer(num_concepts).fit((activations[vid] for vid in fitted), names=fitted)
+    bad = [r.video_id for r in val + test
+           if r.video_id in activations and not bool(activations[r.video_id].isfinite().all())]
+    if bad:
+        raise NonFiniteActivationsError(f"Concept activations of {len(bad)} evaluation video(s) hold NaN or inf: "
+                                        f"{', '.join(bad[:10])}; re-embed or remove these videos.")
     splits = []
     for name, records in (("train", train), ("val", val), ("test", test)):
         items = [ConceptSequence(r.video_id, standardizer(activations[r.video_id]), r.label, spans[r.video_id],
@@ -88,13 +96,37 @@ def prepare_synthetic_order(cfg: DictConfig, split: int = 1) -> PreparedData:
 
 def cached_window_embeddings(records: list[VideoRecord], backbone, cache: EmbeddingCache, cfg: DictConfig,
                              skips: SkipReport) -> Iterator[tuple[str, Tensor, Tensor]]:
-    """(video_id, embeddings [T, D], spans [T, 2]) from the embedding cache, extracting the missing videos first."""
-    extract_embeddings(records, backbone, cfg.video, cache, skip_report=skips,
-                       decode_threads=int(cfg.cache.num_workers) or None)
-    for record in records:
-        if cache.has(record.video_id):
-            entry = cache.load(record.video_id)
+    """(video_id, embeddings [T, D], spans [T, 2]) from the embedding cache, extracting the missing videos first.
+
+    Every file is validated on read; a damaged one is reported, moved aside (``damaged/`` in the cache
+    folder) and its video embedded again. A video whose fresh file is damaged too is skipped.
+    """
+    def extract(todo: list[VideoRecord]) -> None:
+        extract_embeddings(todo, backbone, cfg.video, cache, skip_report=skips,
+                           decode_threads=int(cfg.cache.num_workers) or None)
+
+    extract(records)
+    damaged: list[VideoRecord] = []
+    for attempt in range(2):
+        retry, damaged = damaged, []
+        for record in retry if attempt else records:
+            if not cache.has(record.video_id):
+                continue
+            try:
+                entry = cache.load(record.video_id)
+            except DamagedCacheFileError as error:
+                moved_to = cache.move_aside(record.video_id)
+                if attempt:
+                    skips.add(str(record.path), f"its embeddings are damaged again after re-embedding: {error.reason}",
+                              video_id=record.video_id, error=type(error).__name__)
+                else:
+                    log.warning("%s; moved to %s, the video is embedded again", error, moved_to)
+                    damaged.append(record)
+                continue
             yield record.video_id, entry["embeddings"], entry["spans"]
+        if not damaged:
+            return
+        extract(damaged)
 
 
 def iter_window_embeddings(records: list[VideoRecord], backbone, video_cfg, skips: SkipReport
@@ -118,6 +150,11 @@ def prepare_video_dataset(cfg: DictConfig, split: int, out_dir: Path) -> Prepare
     backbone = load_backbone(cfg.backbone.model, cfg.backbone.pretrained, device=cfg.backbone.device,
                              precision=cfg.backbone.precision, batch_size=cfg.backbone.batch_size)
     bank, text = embed_concept_bank(cfg.concepts.bank, backbone, cfg.concepts.similarity_threshold)
+    if len(bank) < len(splits.class_names):
+        raise ConceptBankError(
+            f"Concept bank '{cfg.concepts.bank}' keeps {len(bank)} concept(s) after dropping near-duplicates "
+            f"(concepts.similarity_threshold={cfg.concepts.similarity_threshold}), fewer than the "
+            f"{len(splits.class_names)} classes; add distinct concepts or raise concepts.similarity_threshold.")
     skips = SkipReport()
     records = splits.all_records()
     prompts = [cfg.baselines.zero_shot_prompt.format(name) for name in splits.class_names]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from motif.training.data import ConceptSequenceDataModule
 from motif.training.loggers import build_loggers, start_wandb_run, wandb_logger
 from motif.training.module import MotifModule, class_weights_from_labels
 from motif.training.prepare import PreparedData, prepare_data
+from motif.training.resume import AtomicCheckpointIO, checkpoint_epoch
 
 log = logging.getLogger(__name__)
 
@@ -43,24 +45,37 @@ def _trainer(cfg: DictConfig, out_dir: Path, loggers: list, callbacks: list) -> 
                       logger=loggers or False, callbacks=callbacks, default_root_dir=str(out_dir),
                       log_every_n_steps=t.log_every_n_steps, check_val_every_n_epoch=t.check_val_every_n_epoch,
                       deterministic=t.deterministic, enable_progress_bar=t.progress_bar,
-                      use_distributed_sampler=False, enable_model_summary=False, num_sanity_val_steps=0)
+                      use_distributed_sampler=False, enable_model_summary=False, num_sanity_val_steps=0,
+                      plugins=[AtomicCheckpointIO()])
 
 
 def fit_bottleneck(cfg: DictConfig, data: PreparedData, out_dir: Path, variant: str, *, loggers: list,
-                   resume: bool = False, media: bool = False) -> tuple[MotifModule, pl.Trainer]:
+                   resume: bool = False, media: bool = False) -> tuple[MotifModule, int]:
     """Train one bottleneck with Lightning; model selection and early stopping on val accuracy.
 
-    Returns the module holding the SELECTED (best validation) weights.
+    Returns the module holding the SELECTED (best validation) weights and the number of epochs run.
+    A finished fit leaves ``fit.json`` beside its Lightning checkpoints; ``resume`` with the same
+    max_epochs and patience then reuses it instead of training on (which an early-stopped run would).
     """
     pl.seed_everything(cfg.seed, workers=True)
     kwargs = model_kwargs_of(cfg, len(data.concept_names), len(data.class_names), variant)
     weights = class_weights_from_labels([it.label for it in data.train], len(data.class_names))
-    module = MotifModule(kwargs, dict(cfg.optim), weights.tolist() if cfg.optim.class_weighted else None)
+    module = MotifModule(kwargs, dict(cfg.optim), weights.tolist() if cfg.optim.class_weighted else None,
+                         seed=cfg.seed)
     module.model.set_input_statistics(data.standardizer.mean, data.standardizer.std)
+    ckpt_dir = out_dir / "lightning" / variant
+    finished = ckpt_dir / "fit.json"
+    stopping = {"max_epochs": cfg.optim.max_epochs, "min_epochs": cfg.optim.min_epochs,
+                "patience": cfg.optim.patience}
+    if resume and finished.is_file():
+        record = json.loads(finished.read_text())
+        if record["stopping"] == stopping:
+            log.info("--resume: the %s fit finished before; using its best checkpoint", variant)
+            _load_best(module, record["best"])
+            return module, int(record["epochs"])
     dm = ConceptSequenceDataModule(data.train, data.val, data.test, batch_size=cfg.optim.batch_size,
                                    bucket_by_length=cfg.optim.bucket_by_length, seed=cfg.seed,
                                    num_workers=cfg.trainer.num_workers)
-    ckpt_dir = out_dir / "lightning" / variant
     if not resume and ckpt_dir.is_dir() and rank_zero_only.rank == 0:
         log.warning("Removing the Lightning checkpoints of an earlier run in %s (pass --resume to continue it)",
                     ckpt_dir)
@@ -77,12 +92,18 @@ def fit_bottleneck(cfg: DictConfig, data: PreparedData, out_dir: Path, variant: 
     ckpt_path = str(last) if resume and last.is_file() else None
     if resume and ckpt_path is None:
         log.warning("--resume: no %s yet, starting from scratch", last)
-    trainer.fit(module, dm, ckpt_path=ckpt_path)
+    trainer.fit(module, dm, ckpt_path=ckpt_path, weights_only=True)
     best = checkpoint.best_model_path or str(last)
-    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    _load_best(module, best)
+    if trainer.global_rank == 0:
+        _write_json(finished, {"best": best, "epochs": trainer.current_epoch, "stopping": stopping})
+    return module, trainer.current_epoch
+
+
+def _load_best(module: MotifModule, path: str) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
     module.model.eval()
-    return module, trainer
 
 
 def _mean_std(values: list[float]) -> dict[str, float]:
@@ -98,17 +119,17 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
     start = time.perf_counter()
     data = prepare_data(cfg, split, out_dir)
     run_name = f"{cfg.name}" if len(cfg.data.splits) == 1 else f"{cfg.name}-split{split}"
-    loggers = build_loggers(cfg, out_dir, run_name)
-    module, trainer = fit_bottleneck(cfg, data, out_dir, cfg.model.variant, loggers=loggers, resume=resume,
-                                     media=True)
-    epochs = trainer.current_epoch
+    resume_epoch = checkpoint_epoch(out_dir / "lightning" / cfg.model.variant / "last.ckpt") if resume else None
+    loggers = build_loggers(cfg, out_dir, run_name, resume_epoch)
+    module, epochs = fit_bottleneck(cfg, data, out_dir, cfg.model.variant, loggers=loggers, resume=resume,
+                                    media=True)
     full = baseline_run = None
     if cfg.baselines.full_attention and cfg.model.variant != "full":
-        if wandb_logger(loggers) is not None and trainer.is_global_zero:  # its own wandb run, job_type baseline
+        if wandb_logger(loggers) is not None and rank_zero_only.rank == 0:  # its own wandb run, job_type baseline
             baseline_run = start_wandb_run(cfg, out_dir, f"{run_name}-baselines", "baseline")
         full, _ = fit_bottleneck(cfg, data, out_dir, "full", resume=resume,
                                  loggers=[WandbLogger(experiment=baseline_run)] if baseline_run is not None else [])
-    if trainer.global_rank != 0:
+    if rank_zero_only.rank != 0:
         return None
 
     bs = cfg.optim.batch_size
@@ -191,6 +212,22 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
+class RunFolderError(OSError):
+    """The run folder cannot be created or written."""
+
+
+def check_writable(run_dir: Path) -> None:
+    """Create ``run_dir`` and prove that files can be written there, before any work starts."""
+    probe = run_dir / f".write-test-{os.getpid()}"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunFolderError(f"The run folder {run_dir} is not writable ({exc.strerror or exc}); choose another "
+                             "output_dir or name, or free space there") from exc
+
+
 def _write_json(path: Path, obj: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
@@ -200,7 +237,7 @@ def _write_json(path: Path, obj: dict) -> None:
 def train_and_evaluate(cfg: DictConfig, resume: bool = False) -> dict | None:
     """Train every split of ``cfg.data.splits``; write metrics.json (with mean ± std over splits)."""
     run_dir = run_dir_of(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(run_dir)
     save_config(cfg, run_dir / "config.yaml")
     per_split = {}
     for split in cfg.data.splits:

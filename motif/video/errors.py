@@ -49,7 +49,7 @@ class CorruptVideoError(VideoError):
 class TooFewFramesError(VideoError):
     """The video has fewer frames than ``min_frames``."""
 
-    default_hint = "remove the video or lower min_frames"
+    default_hint = "remove the video or lower the config key video.min_frames (e.g. video.min_frames=1)"
 
 
 class InvalidFpsError(VideoError):

@@ -95,7 +95,7 @@ def check_min_frames(meta: VideoMeta, min_frames: int) -> None:
     """TooFewFramesError if the video is shorter than ``min_frames``."""
     if meta.num_frames < min_frames:
         raise TooFewFramesError(meta.path, f"the video has {meta.num_frames} frame(s), fewer than "
-                                           f"min_frames={min_frames}")
+                                           f"video.min_frames={min_frames}")
 
 
 def _ffmpeg_reason(error: Exception) -> str:

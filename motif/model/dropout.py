@@ -1,0 +1,90 @@
+"""Dropout whose masks are a function of per-sample keys, not of a random number stream.
+
+Training on several processes (DDP) or resuming a killed run draws the same masks as one
+uninterrupted process only if a sample's mask does not depend on what ran before or beside it. With
+keys set (``dropout_keys``), sample b's mask over its own elements is
+
+    keep[b, i] = u(key_b, module, call, i) >= p,   u = a 24-bit counter-based hash / 2^24 in [0, 1),
+
+where i = t·R + r indexes the sample's elements in [T, R] order (R = product of the trailing sizes),
+module is the KeyedDropout's position in the model and call counts its uses within one forward pass.
+The mask therefore does not depend on the other samples of the batch, the padded length, the rank
+layout or any global RNG state. Kept elements are scaled by 1 / (1 - p), as in ``nn.Dropout``.
+Without keys a KeyedDropout is ``nn.Dropout`` (global RNG).
+"""
+
+from __future__ import annotations
+
+import zlib
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import torch
+from torch import Tensor, nn
+
+_MASK32 = 0xFFFFFFFF
+
+
+def hash32(x: Tensor) -> Tensor:
+    """A bijective 32-bit integer mix of int64 tensors holding values in [0, 2^32); every product
+    stays below 2^63, so nothing overflows."""
+    x = x & _MASK32
+    x = ((x ^ (x >> 16)) * 0x7FEB352D) & _MASK32
+    x = ((x ^ (x >> 15)) * 0x2C1B3C6D) & _MASK32
+    x = ((x ^ (x >> 16)) * 0x297A2D39) & _MASK32
+    return x ^ (x >> 16)
+
+
+def sample_keys(names: Sequence[str], *salts: int) -> Tensor:
+    """int64 [B] keys from sample names (crc32, stable across processes) and salts such as (seed, epoch)."""
+    keys = torch.tensor([zlib.crc32(name.encode()) for name in names], dtype=torch.int64)
+    for salt in salts:
+        keys = hash32(keys ^ hash32(torch.tensor(int(salt) & _MASK32, dtype=torch.int64)))
+    return keys
+
+
+class KeyedDropout(nn.Dropout):
+    """``nn.Dropout`` that, while ``dropout_keys`` has set per-sample keys, draws sample b's mask from
+    (keys[b], this module, this call) alone. Input [B, T, ...]."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__(p)
+        self.keys: Tensor | None = None
+        self.salt = 0
+        self.calls = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.keys is None or not self.training or self.p == 0.0:
+            return super().forward(x)
+        if x.shape[0] != self.keys.shape[0]:
+            raise ValueError(f"dropout keys are set for {self.keys.shape[0]} samples, the input has {x.shape[0]}")
+        stream = hash32(self.keys.to(x.device) ^ hash32(torch.tensor(self.salt * 65536 + self.calls,
+                                                                      device=x.device)))
+        self.calls += 1
+        index = torch.arange(x[0].numel(), device=x.device, dtype=torch.int64)
+        bits = hash32(hash32(index[None, :] ^ stream[:, None]) ^ hash32(stream[:, None] + 0x9E3779B9))
+        keep = ((bits >> 8).to(torch.float32) / float(1 << 24)) >= self.p
+        return x * keep.view_as(x).to(x.dtype) / (1.0 - self.p)
+
+
+@contextmanager
+def dropout_keys(model: nn.Module, keys: Tensor) -> Iterator[None]:
+    """Within the block, every KeyedDropout of ``model`` draws keyed masks (keys int64 [B]).
+
+    Raises ValueError if the model holds a plain ``nn.Dropout`` with p > 0 (its masks would come from
+    the global RNG and break the guarantees above)."""
+    keyed = []
+    for name, module in model.named_modules():
+        if isinstance(module, KeyedDropout):
+            keyed.append(module)
+        elif isinstance(module, nn.Dropout) and module.p > 0:
+            raise ValueError(f"module '{name}' is a plain nn.Dropout; use motif.model.dropout.KeyedDropout so that "
+                             "its masks do not depend on the process layout or a resumed RNG stream")
+    for salt, module in enumerate(keyed):
+        module.keys, module.salt, module.calls = keys, salt, 0
+    try:
+        yield
+    finally:
+        for module in keyed:
+            module.keys = None
+
