@@ -14,15 +14,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from motif.explain.figures import save_figure  # noqa: E402
-from motif.explain.runs import RunDirectoryError, load_test_set  # noqa: E402
-from motif.model import explain, fold_views  # noqa: E402
 
 RUN_LABELS = {"motif": "published MoTIF (sinusoid + LayerNorm)", "evidence": "evidence bottleneck",
               "full": "full attention", "space_time": "MoTIF-ST"}
@@ -34,6 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", required=True, help="a test video: its id or file stem")
     parser.add_argument("--out", required=True, help="PNG to write")
     args = parser.parse_args(argv)
+    # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from motif.explain.figures import save_figure
+    from motif.explain.runs import RunDirectoryError, load_test_set
+    from motif.model import explain, fold_views
     rows = []
     for run in args.runs:
         try:

@@ -15,13 +15,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from motif.backbone import BackboneError
-from motif.concepts import ConceptBankError
-from motif.config import ConfigError, load_config, run_dir_of
-from motif.data import AnnotationError
-from motif.discovery.run import BANK_FILE, PROVENANCE_FILE, DiscoveryError, discover
-from motif.logs import configure_logging
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,6 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="output folder (default: <output_dir>/<name>/discovery)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. discovery.endpoint=http://host:8000/v1")
     args = parser.parse_args(argv)
+    # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
+    from motif.backbone import BackboneError
+    from motif.concepts import ConceptBankError
+    from motif.config import ConfigError, load_config, run_dir_of
+    from motif.data import AnnotationError
+    from motif.discovery.run import BANK_FILE, PROVENANCE_FILE, DiscoveryError, discover
+    from motif.logs import configure_logging
     configure_logging()
     try:
         cfg = load_config(args.config, args.overrides)

@@ -14,14 +14,6 @@ import argparse
 import json
 import sys
 
-from motif.backbone import BackboneError
-from motif.cache import CacheError
-from motif.cache.run import build_fabric, run_extraction
-from motif.concepts import ConceptBankError
-from motif.config import ConfigError, load_config
-from motif.data import AnnotationError
-from motif.logs import configure_logging
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,6 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. backbone.batch_size=256")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
+    from motif.backbone import BackboneError
+    from motif.cache import CacheError
+    from motif.cache.run import build_fabric, run_extraction
+    from motif.concepts import ConceptBankError
+    from motif.config import ConfigError, load_config
+    from motif.data import AnnotationError
+    from motif.logs import configure_logging
     configure_logging()
     try:
         cfg = load_config(args.config, args.overrides)

@@ -15,20 +15,13 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
-from motif.config import load_config
-from motif.explain import evaluate_run, format_headline, summarise_splits, write_evaluation
-from motif.explain.evaluation import json_safe
-from motif.explain.runs import RunDirectoryError, load_test_sets
-from motif.logs import configure_logging
-from motif.training.checkpoint import CheckpointError
-from motif.training.loggers import start_wandb_run
-
 
 def evaluation_wandb_run(run_dir: Path):
     """A wandb run (job_type evaluate, in the training run's group, with its config) when the training run
     used wandb (it has a wandb folder and its mode is not disabled); otherwise None."""
+    from motif.config import load_config
+    from motif.training.loggers import start_wandb_run
+
     if not any(run_dir.glob("wandb")) and not any(run_dir.glob("*/wandb")):
         return None
     return start_wandb_run(load_config(run_dir / "config.yaml"), run_dir, f"{run_dir.name}-evaluation", "evaluate")
@@ -47,6 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-wandb", action="store_true",
                         help="do not log to wandb even though the training run did")
     args = parser.parse_args(argv)
+    # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
+    import torch
+
+    from motif.explain import evaluate_run, format_headline, summarise_splits, write_evaluation
+    from motif.explain.evaluation import json_safe
+    from motif.explain.runs import RunDirectoryError, load_test_sets
+    from motif.logs import configure_logging
+    from motif.training.checkpoint import CheckpointError
     configure_logging()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     run_dir = Path(args.run)

@@ -13,13 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from motif.backbone import BackboneError
-from motif.explain import ExplanationError, InterventionSyntaxError, explain_video
-from motif.explain.colours import signed_term
-from motif.logs import configure_logging
-from motif.training.checkpoint import CheckpointError
-from motif.video import VideoError
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=None, help="embedding cache folder to read the video's embeddings from")
     parser.add_argument("--device", default="auto", help="backbone device: auto, cpu, cuda, cuda:1, ...")
     args = parser.parse_args(argv)
+    # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
+    from motif.backbone import BackboneError
+    from motif.explain import ExplanationError, InterventionSyntaxError, explain_video
+    from motif.explain.colours import signed_term
+    from motif.logs import configure_logging
+    from motif.training.checkpoint import CheckpointError
+    from motif.video import VideoError
     configure_logging()
     try:
         result, paths = explain_video(args.ckpt, args.video, args.out, class_name=args.class_name,
