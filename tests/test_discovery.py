@@ -415,7 +415,7 @@ def test_representative_frames_find_the_motion_in_a_video(tmp_path):
 def test_selection_says_when_nothing_is_detected(tiny_world, tmp_path):
     cfg = load_config(REPO / "configs" / "synthetic.yaml", [
         f"data.root={tiny_world}", f"cache.dir={tmp_path / 'cache'}", "discovery.mode=select",
-        "backbone.device=cpu", "discovery.min_detection=1000"])
+        "backbone.device=cpu", "discovery.min_detection=1e7"])  # d <= 1 / 1e-6 (activations in [0, 1])
     with pytest.raises(DiscoveryError, match="discovery.min_detection"):
         discover(cfg, tmp_path / "out")
     assert not (tmp_path / "out" / "bank.yaml").exists()

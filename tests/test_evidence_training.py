@@ -40,6 +40,6 @@ def test_evidence_run_stores_its_input_statistics_in_the_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("min_epochs, expected", [(0, 2), (5, 5)])
 def test_early_stopping_waits_for_min_epochs(tmp_path, min_epochs, expected):
-    """lr = 0: validation never improves, so patience 1 stops after epoch 2 unless min_epochs says wait."""
-    cfg = config(tmp_path, "optim.lr=0.0", "optim.patience=1", "optim.max_epochs=8", f"optim.min_epochs={min_epochs}")
+    """lr = 1e-30: validation never improves, so patience 1 stops after epoch 2 unless min_epochs says wait."""
+    cfg = config(tmp_path, "optim.lr=1e-30", "optim.patience=1", "optim.max_epochs=8", f"optim.min_epochs={min_epochs}")
     assert train_and_evaluate(cfg)["epochs"] == expected
