@@ -214,3 +214,31 @@ def test_page_rejects_bad_specs_with_the_python_messages(browser, demo):
     message = browser.execute_script("try { motifReport.apply('zero:window=99'); } catch (e) { return e.message; }")
     assert "window 99 does not exist" in message
     assert browser.execute_script("return motifReport.edits()") == []
+
+
+def test_concept_edits_cover_every_view_of_an_evidence_model(browser, demo, tmp_path):
+    """Variant "evidence" gives each concept three channels (now / before / after); an edit that names a
+    concept or a cell edits all of them in the page, exactly as the Python --intervene path does."""
+    from motif.model import TemporalConceptBottleneck
+
+    torch.manual_seed(3)
+    x = demo["x"]
+    model = TemporalConceptBottleneck(len(CONCEPT_NAMES), len(CLASS_NAMES), num_layers=1, variant="evidence")
+    model.set_input_statistics(torch.full((len(CONCEPT_NAMES),), 0.2), torch.full((len(CONCEPT_NAMES),), 0.1))
+    with torch.no_grad():
+        model.classifier.weight.uniform_(0.0, 1.0)
+    model.eval()
+    result = explain_sequence(model, x, demo["spans"], class_names=CLASS_NAMES, concept_names=CONCEPT_NAMES,
+                              video_id="views")
+    assert len(result.concept_names) == 3 * len(CONCEPT_NAMES)
+    report = write_explanation(result, tmp_path / "out", {})["report"]
+    _open(browser, report)
+    np.testing.assert_allclose(browser.execute_script("return motifReport.logits()"), result.output.logits.numpy(),
+                               atol=ATOL)
+    edits = [f"zero:concept={CONCEPT_NAMES[1]}", f"set:cell=2,{CONCEPT_NAMES[4]},0.75"]
+    for spec in edits:
+        browser.execute_script("motifReport.apply(arguments[0])", spec)
+    python = explain_sequence(model, x, demo["spans"], class_names=CLASS_NAMES, concept_names=CONCEPT_NAMES,
+                              class_index=result.target, interventions=edits)
+    np.testing.assert_allclose(browser.execute_script("return motifReport.logits()"),
+                               python.intervention.after.logits.numpy(), atol=ATOL)

@@ -30,6 +30,10 @@
 (function () {
   const D = JSON.parse(document.getElementById("motif-data").textContent);
   const [T, C, K] = D.shape;
+  // A model may give each concept several channels (views such as now / before / after, view-major):
+  // an edit of a concept or a cell edits every view of it, as the Python --intervene path does.
+  const CONCEPTS = (D.model && D.model.num_concepts) || C;
+  const viewsOf = (c) => { const out = []; for (let v = c % CONCEPTS; v < C; v += CONCEPTS) out.push(v); return out; };
   const tau = D.tau;
   const names = D.concepts, classes = D.classes, colours = D.colours, spans = D.spans;
   const $ = (id) => document.getElementById(id);
@@ -184,9 +188,9 @@
 
   function applySpec(spec) {
     const v = spec.mode === "set" ? Math.fround(spec.value) : 0;  // z is float32 in the model
-    for (const c of spec.concepts) for (let t = 0; t < T; t++) z[t * C + c] = v;
+    for (const c of spec.concepts) for (const j of viewsOf(c)) for (let t = 0; t < T; t++) z[t * C + j] = v;
     for (const t of spec.windows) for (let c = 0; c < C; c++) z[t * C + c] = v;
-    for (const [t, c] of spec.cells) z[t * C + c] = v;
+    for (const [t, c] of spec.cells) for (const j of viewsOf(c)) z[t * C + j] = v;
   }
 
   function apply(input) {
