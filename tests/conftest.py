@@ -25,3 +25,14 @@ def sample_videos() -> Path:
     if not (folder / "ucf101_kayak.mp4").is_file():
         pytest.skip(f"sample videos not found in {folder} (set MOTIF_SAMPLE_VIDEOS)")
     return folder
+
+
+@pytest.fixture
+def single_thread():
+    """Small tensors run faster on one thread, and timings do not depend on the machine's load."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -16,12 +16,7 @@ from motif.model import (AttentionIntervention, ConceptIntervention, TemporalCon
 C, K = 5, 3
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def evidence_model(*, seed: int = 0, dtype=torch.float64, impl: str = "fast", num_layers: int = 1,

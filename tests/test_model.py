@@ -23,13 +23,7 @@ from motif.model import (
 )
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Small tensors run faster on one thread, and timings do not depend on the machine's load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def make_inputs(lengths: list[int], num_concepts: int, *, num_windows: int | None = None, seed: int = 0,
