@@ -26,10 +26,10 @@ def motif_loss(out: BottleneckOutput, labels: Tensor, padding_mask: Tensor, clas
 
     out.logits [B, K], out.concepts [B, T, C], labels [B], padding_mask [B, T] (True = pad).
     CE = Σ_i ce_i / Σ_i w_{y_i} (``F.cross_entropy``'s weighted mean); sparsity = Σ_valid z / #valid cells.
-    totals [2] = (Σ w_{y_i}, #valid cells) of the whole GLOBAL batch when this batch is one process's share
-    of it (``batch_totals`` summed over processes): both means then divide this share's sums by the global
-    counts, so the shares add up to the single-process loss (DDP sums the processes' gradients / world).
-    Default: this batch's own totals.
+    totals [2] = (Σ w_{y_i}, #valid cells) that normalise the sums. Under DDP, when this batch is one of P
+    processes' shares of a global batch, pass the global totals / P (``batch_totals`` summed over
+    processes, divided by P): DDP averages the P gradients, so the average of the shares is then the
+    single-process loss. Default: this batch's own totals.
     """
     ce_each = F.cross_entropy(out.logits, labels, weight=class_weights, label_smoothing=label_smoothing,
                               reduction="none")
@@ -126,15 +126,12 @@ class MotifModule(pl.LightningModule):
     def training_step(self, batch: SequenceBatch, batch_idx: int) -> Tensor:
         world = self.trainer.world_size
         totals = batch_totals(batch.labels, batch.padding_mask, self.model.num_concepts, self.class_weights)
-        if world > 1:
-            totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        if world > 1:  # DDP averages the processes' gradients: dividing by global totals / world makes the
+            # average of the shares the single-process loss
+            totals = self.trainer.strategy.reduce(totals, reduce_op="sum") / world
         with dropout_keys(self.model, sample_keys(batch.video_ids, self.seed, self.current_epoch)):
             out = self(batch)
         losses = self._loss(batch, out, totals)
-        if world > 1:  # DDP averages the processes' gradients: scale each share so that the average is the sum
-            losses["ce"], losses["sparsity"] = world * losses["ce"], world * losses["sparsity"]
-            losses["loss"] = (losses["ce"] + self.optim["l1_weight"] * losses["l1"]
-                              + self.optim["sparsity_weight"] * losses["sparsity"])
         self._check_finite(losses["loss"], batch)
         bs = batch.labels.shape[0]
         self._epoch_windows += int((~batch.padding_mask).sum())
