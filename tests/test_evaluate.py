@@ -18,7 +18,8 @@ from motif.explain import (EvalVideo, GroundTruth, apply_cell_edits, corrective_
                            faithfulness_curves, prepare_chunks, summarise_splits, write_evaluation)
 from motif.explain.evaluation import json_safe
 from motif.explain.faithfulness import PerVideoAttentionIntervention, edited_logits, selection_masks
-from motif.explain.metrics import classifier_sparsity, concept_recovery, roc_auc_per_column, temporal_localisation
+from motif.explain.metrics import classifier_sparsity, concept_recovery, temporal_localisation
+from motif.stats import roc_auc_per_column
 from motif.model import AttentionIntervention, ConceptIntervention
 
 REPO = Path(__file__).resolve().parents[1]

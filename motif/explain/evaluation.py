@@ -19,10 +19,10 @@ from torch import Tensor
 from motif.explain.faithfulness import (ATTENTION_KS, FAITHFULNESS_KS, EvalChunk, attention_interventions,
                                         corrective_interventions, faithfulness_curves, prepare_chunks)
 from motif.explain.figures import (bar_figure, faithfulness_figure, grouped_bars_figure, line_figure, save_figure)
-from motif.explain.metrics import (classifier_sparsity, concept_recovery, mean_std, roc_auc_per_column,
-                                   temporal_localisation)
+from motif.explain.metrics import classifier_sparsity, concept_recovery, temporal_localisation
 from motif.explain.meaning import meaning_metrics
 from motif.model import TemporalConceptBottleneck, fold_views
+from motif.stats import mean_std, roc_auc_per_column
 from motif.training.data import pad_sequences
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,8 @@ import torch
 from torch import Tensor
 
 from motif.explain.faithfulness import EvalChunk
-from motif.explain.metrics import roc_auc_per_column
 from motif.model import TemporalConceptBottleneck, fold_views
+from motif.stats import roc_auc_per_column
 from motif.training.data import pad_sequences
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -18,6 +17,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from motif.config import config_to_dict, run_dir_of, save_config, split_dir_of
+from motif.stats import mean_std
 from motif.training.baselines import (evaluate_bottleneck, linear_baseline, shuffle_windows, zero_shot)
 from motif.training.callbacks import ConceptTimelineCallback
 from motif.training.checkpoint import save_motif_checkpoint
@@ -106,12 +106,6 @@ def _load_best(module: MotifModule, path: str) -> None:
     module.model.eval()
 
 
-def _mean_std(values: list[float]) -> dict[str, float]:
-    mean = sum(values) / len(values)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    return {"mean": mean, "std": std}
-
-
 def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | None:
     """Train and evaluate one split. Returns its metrics on rank 0, None on other ranks."""
     out_dir = split_dir_of(cfg, split)
@@ -197,8 +191,8 @@ def aggregate_splits(trees: list[dict]) -> dict:
             out[key] = aggregate_splits(values)
         elif isinstance(first, (int, float)) and not isinstance(first, bool) and all(
                 isinstance(v, (int, float)) for v in values):
-            stats = _mean_std([float(v) for v in values])
-            out[key], out[f"{key}_std"] = stats["mean"], stats["std"]
+            mean, std = mean_std([float(v) for v in values])
+            out[key], out[f"{key}_std"] = mean, std
     return out
 
 
