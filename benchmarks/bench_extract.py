@@ -27,7 +27,7 @@ import torch
 from motif.backbone import load_backbone
 from motif.cache import EmbeddingCache, extract_embeddings, iter_video_embeddings
 from motif.data import VideoRecord
-from motif.data.windows import VideoWindowSettings
+from motif.video.settings import VideoWindowSettings
 from motif.video import open_video
 
 DEFAULT_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "videos"

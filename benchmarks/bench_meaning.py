@@ -8,7 +8,7 @@ Tasks:
   random event placement) with its per-frame ground truth: test accuracy, the share of Σ|G| on
   concepts absent from the video, the rate of an absent concept in the top 3 of G, recovery (all
   class-defining concepts in the top 3), localisation and its chance level, the identical-windows and
-  zero-evidence probes (see ``motif.explain.meaning``).
+  zero-evidence probes (see ``motif.evaluation.meaning``).
 - ``relative``: the relative-order task (configs/synthetic_order_relative.yaml): test accuracy, the
   accuracy on time-shuffled test videos, and beside the models the absolute-position rule (the best
   threshold on one event's relative position) and the relative-order oracle.
@@ -34,11 +34,11 @@ import torch
 
 from motif.config import load_config
 from motif.data.synthetic_order import make_order_task, order_oracle_accuracy, position_rule_accuracy
-from motif.explain import evaluate_run
-from motif.explain.evaluation import json_safe
-from motif.explain.runs import load_test_set
+from motif.evaluation import evaluate_run
+from motif.evaluation.evaluate import json_safe
+from motif.evaluation.test_sets import load_test_set
 from motif.logs import configure_logging
-from motif.training.run import train_and_evaluate
+from motif.training.experiment import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {"world": REPO / "configs" / "synthetic.yaml", "relative": REPO / "configs" / "synthetic_order_relative.yaml"}

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from helpers_backbone import register_tiny_model, save_tiny_weights
 from motif.backbone import load_backbone
@@ -17,19 +18,15 @@ from motif.cache import (
     CacheMissError,
     DamagedCacheFileError,
     EmbeddingCache,
-    StreamingConceptSource,
     cache_key,
     cache_key_fields,
     extract_embeddings,
-    fit_standardizer_from_cache,
-    fit_standardizer_streaming,
     iter_video_embeddings,
-    load_cached_sequences,
 )
 from motif.concepts import ConceptStandardizer, concept_activations
 from motif.data import SkipReport, VideoRecord
-from motif.data.windows import VideoWindowSettings
-from motif.video import WindowPlan, open_video, write_video
+from motif.sequences.prepare import cached_window_embeddings, iter_window_embeddings
+from motif.video import VideoWindowSettings, WindowPlan, open_video, write_video
 
 VIDEO = VideoWindowSettings(window_size=4, chunk_windows=3)
 
@@ -259,42 +256,16 @@ def test_bad_videos_are_skipped_with_reasons(backbone, clips, tmp_path):
 # --- streaming and cached concept sequences ---------------------------------------------------------
 
 
-def test_streaming_concepts_equal_the_cached_path(backbone, clips, tmp_path):
-    texts = ["red square", "moving stripes", "dark frame", "bright noise", "a blue sky"]
-    text_emb = backbone.encode_text(texts)
+def test_streaming_windows_equal_the_cached_path(backbone, clips, tmp_path):
+    """cache.mode=stream and the cache give the same window embeddings, spans and order."""
+    cfg = OmegaConf.create({"video": VIDEO.as_dict(), "cache": {"num_workers": 0}})
     cache = EmbeddingCache.for_backbone(tmp_path, backbone, VIDEO)
-    extract_embeddings(clips, backbone, VIDEO, cache, progress=False)
-    standardizer = fit_standardizer_from_cache(clips[:3], cache, text_emb)
-    streamed_stats = fit_standardizer_streaming(clips[:3], backbone, text_emb, VIDEO)
-    torch.testing.assert_close(streamed_stats.mean, standardizer.mean, rtol=0, atol=1e-6)
-    torch.testing.assert_close(streamed_stats.std, standardizer.std, rtol=1e-5, atol=1e-7)
-    cached = load_cached_sequences(clips, cache, text_emb, standardizer)
-    streamed = list(StreamingConceptSource(clips, backbone, text_emb, standardizer, VIDEO))
-    assert [s.video_id for s in streamed] == [c.video_id for c in cached] == ["a", "b", "c", "d"]
-    for s, c, record in zip(streamed, cached, clips):
-        torch.testing.assert_close(s.concepts, c.concepts, rtol=0, atol=1e-5)
-        torch.testing.assert_close(s.spans, c.spans)
-        assert s.label == c.label == record.label and s.concepts.shape == (c.num_windows, 5)
-    # standardised with training statistics: training windows have mean 0 per concept
-    train_windows = torch.cat([c.concepts for c in cached[:3]])
-    torch.testing.assert_close(train_windows.mean(0), torch.zeros(5), atol=1e-4, rtol=0)
-    raw = concept_activations(cache.load("a")["embeddings"], text_emb)
-    torch.testing.assert_close(cached[0].concepts, (raw - standardizer.mean) / standardizer.std)
-
-
-def test_streaming_source_shards_and_shuffles_per_epoch(backbone, clips):
-    std = ConceptStandardizer(2)
-    std.update(torch.rand(4, 2))
-    std.finalize()
-    source = StreamingConceptSource(clips, backbone, torch.randn(2, backbone.embed_dim), std, VIDEO,
-                                    shuffle=True, seed=3, rank=1, world_size=2)
-    orders = []
-    for epoch in range(4):
-        source.set_epoch(epoch)
-        orders.append([r.video_id for r in source._records()])
-    assert all(len(o) == 2 for o in orders) and len({tuple(o) for o in orders}) > 1
-    source.set_epoch(0)
-    assert [s.video_id for s in source] == orders[0]
+    cached = list(cached_window_embeddings(clips, backbone, cache, cfg, SkipReport()))
+    streamed = list(iter_window_embeddings(clips, backbone, VIDEO, SkipReport()))
+    assert [c[0] for c in cached] == [s[0] for s in streamed] == ["a", "b", "c", "d"]
+    for (_, cached_emb, cached_spans), (_, streamed_emb, streamed_spans) in zip(cached, streamed):
+        torch.testing.assert_close(streamed_emb, cached_emb, rtol=0, atol=1e-5)
+        torch.testing.assert_close(streamed_spans.float(), cached_spans.float())
 
 
 def test_text_embeddings_are_cached(backbone, tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ from motif.data.synthetic import WORLD_CLASSES, WORLD_CONCEPTS, WorldConfig, gen
 from motif.discovery.frames import choose_frames, representative_frames
 from motif.discovery.phrases import collect_candidates, merge_near_duplicates, normalize_phrase
 from motif.discovery.proposer import AnswerError, parse_concepts, propose_for_dataset, sample_videos
-from motif.discovery.run import DiscoveryError, discover
+from motif.discovery.pipeline import DiscoveryError, discover
 from motif.discovery.selection import (activation_correlation, class_contrast, detection_scores,
                                        select_concepts)
 from motif.data import load_configured_dataset

@@ -65,7 +65,6 @@ def test_embed_tool_fills_the_cache_and_resumes(dataset, tmp_path, capsys):
     cache = _cache(dataset, tmp_path / "cache")
     manifest = json.loads((cache.dir / "manifest.json").read_text())
     assert sorted(manifest["videos"]) == ["jump_1", "jump_2", "run_1", "run_2"]
-    assert cache.load_text(["legs in the air", "running shoes", "track"]).shape == (3, 16)
     assert embed.main(args) == 0
     second = json.loads(capsys.readouterr().out)
     assert (second["embedded"], second["already_cached"]) == (0, 4)
@@ -77,9 +76,6 @@ def test_embed_tool_reports_bad_settings(dataset, tmp_path, capsys):
     assert "video.window_size" in capsys.readouterr().err
     assert embed.main([*base, f"backbone.pretrained={tmp_path / 'missing.bin'}"]) == 2
     assert "missing.bin does not exist" in capsys.readouterr().err
-    (tmp_path / "numbers.json").write_text("[1, 2]")
-    assert embed.main([*base, f"concepts.bank={tmp_path / 'numbers.json'}"]) == 2
-    assert "numbers.json" in capsys.readouterr().err
 
 
 @pytest.mark.slow

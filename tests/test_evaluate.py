@@ -14,11 +14,12 @@ import pytest
 import torch
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
-from motif.explain import (EvalVideo, GroundTruth, apply_cell_edits, corrective_edits, evaluate_run,
-                           faithfulness_curves, prepare_chunks, summarise_splits, write_evaluation)
-from motif.explain.evaluation import json_safe
-from motif.explain.faithfulness import PerVideoAttentionIntervention, edited_logits, selection_masks
-from motif.explain.metrics import classifier_sparsity, concept_recovery, temporal_localisation
+from motif.evaluation import (EvalVideo, GroundTruth, evaluate_run, faithfulness_curves, prepare_chunks,
+                              summarise_splits, write_evaluation)
+from motif.model.corrections import apply_cell_edits, corrective_edits
+from motif.evaluation.evaluate import json_safe
+from motif.evaluation.faithfulness import PerVideoAttentionIntervention, edited_logits, selection_masks
+from motif.evaluation.metrics import classifier_sparsity, concept_recovery, temporal_localisation
 from motif.stats import roc_auc_per_column
 from motif.model import AttentionIntervention, ConceptIntervention
 
@@ -248,7 +249,7 @@ def test_summaries_over_splits(task):
 def test_evaluate_tool_on_a_training_run(tmp_path):
     """Train the synthetic order task for one epoch with tools/train.py's code, then evaluate the run dir."""
     from motif.config import load_config
-    from motif.training.run import train_and_evaluate
+    from motif.training.experiment import train_and_evaluate
 
     cfg = load_config(REPO / "configs" / "synthetic_order.yaml", [
         f"output_dir={tmp_path}", "name=run", "optim.max_epochs=1", "data.synthetic.num_videos=60",

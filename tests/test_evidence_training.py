@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from motif.config import load_config
-from motif.training.checkpoint import load_motif_checkpoint
-from motif.training.prepare import prepare_data
-from motif.training.run import train_and_evaluate
+from motif.checkpoint import load_motif_checkpoint
+from motif.sequences.prepare import prepare_data
+from motif.training.experiment import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["data.synthetic.variant=relative", "data.synthetic.num_videos=60", "data.synthetic.feature_dim=64",

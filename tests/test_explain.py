@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
-from motif.explain.colours import COLOUR_WORDS, PALETTE, concept_colours, signed_term
+from motif.plots.colours import COLOUR_WORDS, PALETTE, concept_colours, signed_term
 from motif.explain import (ExplanationError, InterventionSyntaxError, explain_sequence, parse_intervention,
                            parse_interventions, write_explanation)
 from motif.model import AttentionIntervention, ConceptIntervention
@@ -265,7 +265,7 @@ def video_checkpoint(task, tmp_path_factory):
     from helpers_backbone import register_tiny_model, save_tiny_weights
     from motif.backbone import load_backbone
     from motif.concepts import ConceptStandardizer
-    from motif.training.checkpoint import save_motif_checkpoint
+    from motif.checkpoint import save_motif_checkpoint
     from motif.video import write_video
 
     folder = tmp_path_factory.mktemp("explain_video")
@@ -323,7 +323,7 @@ def test_explain_video_reads_the_embedding_cache(video_checkpoint):
     from motif.cache import EmbeddingCache
     from motif.concepts import concept_activations
     from motif.explain import explain_video
-    from motif.training.checkpoint import load_motif_checkpoint
+    from motif.checkpoint import load_motif_checkpoint
 
     ckpt = load_motif_checkpoint(video_checkpoint["ckpt"])
     cache = EmbeddingCache.for_backbone(video_checkpoint["folder"] / "cache", video_checkpoint["backbone"], ckpt.video)
@@ -342,7 +342,7 @@ def test_figures_share_the_attention_scale_and_the_concept_colours():
     import matplotlib.colors as mcolors
     import matplotlib.pyplot as plt
 
-    from motif.explain.figures import attention_maps_figure, concept_timeline_figure
+    from motif.plots.figures import attention_maps_figure, concept_timeline_figure
 
     spans = spans_of(4).numpy()
     maps = np.stack([np.full((4, 4), 0.25), np.eye(4) * 0.9 + 0.025])

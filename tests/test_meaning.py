@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from motif.explain.faithfulness import prepare_chunks
-from motif.explain.meaning import (absent_concept_importance, concepts_not_following_evidence,
+from motif.evaluation.faithfulness import prepare_chunks
+from motif.evaluation.meaning import (absent_concept_importance, concepts_not_following_evidence,
                                    identical_windows_deviation, meaning_metrics, zero_evidence_max_activation)
 from motif.model import TemporalConceptBottleneck
 
@@ -99,8 +99,8 @@ def test_probes_run_with_padding_and_every_variant_shape(variant):
 
 def test_evaluate_run_writes_the_meaning_headline_for_the_evidence_variant(tmp_path):
     """Every meaning key in headline.json; attention interventions pick concepts (not channels)."""
-    from motif.explain import evaluate_run, write_evaluation
-    from motif.explain.evaluation import EvalVideo, GroundTruth
+    from motif.evaluation import evaluate_run, write_evaluation
+    from motif.evaluation.evaluate import EvalVideo, GroundTruth
 
     _, evidence, mean, std = models()
     generator = torch.Generator().manual_seed(4)

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
-from motif.explain import corrective_edits, explain_sequence, write_explanation
+from motif.explain import explain_sequence, write_explanation
+from motif.model.corrections import corrective_edits
 from motif.model import explain_class
 from motif.video import write_video
 

@@ -11,9 +11,9 @@ import torch
 
 from motif.config import load_config
 from motif.training.baselines import evaluate_bottleneck, shuffle_windows
-from motif.training.checkpoint import CheckpointError, load_motif_checkpoint
-from motif.training.prepare import prepare_data
-from motif.training.run import train_and_evaluate
+from motif.checkpoint import CheckpointError, load_motif_checkpoint
+from motif.sequences.prepare import prepare_data
+from motif.training.experiment import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["data.synthetic.num_videos=90", "data.synthetic.feature_dim=64", "data.synthetic.num_concepts=12",

@@ -11,8 +11,8 @@ from helpers_backbone import register_tiny_model, save_tiny_weights
 
 from motif.config import load_config
 from motif.explain import explain_video
-from motif.training.prepare import prepare_data
-from motif.training.run import train_and_evaluate
+from motif.sequences.prepare import prepare_data
+from motif.training.experiment import train_and_evaluate
 from motif.video import write_video
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,10 +12,10 @@ from motif.concepts.bank import embed_concept_bank
 from motif.config import _RANGES, ConfigError, load_config, numeric_keys
 from motif.model import TemporalConceptBottleneck
 from motif.model.dropout import KeyedDropout, dropout_keys, sample_keys
-from motif.training.data import LengthBucketBatchSampler, collate_sequences
+from motif.sequences.batching import LengthBucketBatchSampler, collate_sequences
 from motif.training.module import MotifModule, batch_totals, class_weights_from_labels
-from motif.training.prepare import prepare_data
-from motif.training.run import model_kwargs_of
+from motif.sequences.prepare import prepare_data
+from motif.training.experiment import model_kwargs_of
 
 REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC = REPO / "configs" / "synthetic_order.yaml"

@@ -14,7 +14,7 @@ import torch
 
 from helpers_video import decode_index, make_index_video, strip_mp4_timing, truncate
 from motif.video import (CorruptVideoError, EmptyVideoError, InvalidFpsError, TooFewFramesError, VideoError,
-                         VideoNotFoundError, WindowChunk, WindowPlan, open_video, output_size, probe_video)
+                         VideoNotFoundError, VideoWindowSettings, WindowChunk, WindowPlan, open_video, output_size)
 from motif.video import reader as reader_module
 from motif.video import backends
 from motif.video.backends import PyAVFrames
@@ -26,6 +26,12 @@ SAMPLE_CLIPS = {  # name: (frames, fps, height, width), as documented for the sh
     "something2_tear.mp4": (64, 12.0, 480, 720),
     "ucf101_kayak.mp4": (185, 25.0, 480, 640),
 }
+
+
+def reader_meta(path, backend="auto", **options):
+    """The metadata a reader reports for ``path`` (opening checks the file; no frame is decoded)."""
+    with open_video(path, backend=backend, **options) as source:
+        return source.meta
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +251,7 @@ def test_overlapping_windows_share_decoded_frames(index_videos, backend):
 def test_sample_clips_metadata_and_spans(sample_videos):
     for name, (frames, fps, height, width) in SAMPLE_CLIPS.items():
         for backend in BACKENDS:
-            meta = probe_video(sample_videos / name, backend=backend)
+            meta = reader_meta(sample_videos / name, backend=backend)
             assert (meta.num_frames, meta.fps, meta.height, meta.width) == (frames, fps, height, width)
             assert meta.duration == pytest.approx(frames / fps)
         plan = WindowPlan.build(frames, fps, window_size=8)
@@ -332,10 +338,10 @@ def test_mean_per_window_matches_a_loop():
 
 
 def test_auto_backend_reads_large_files_with_pyav(index_videos, monkeypatch):
-    assert probe_video(index_videos["h264"], backend="auto").backend == "decord"
+    assert reader_meta(index_videos["h264"], backend="auto").backend == "decord"
     monkeypatch.setattr(reader_module, "DECORD_MAX_FILE_BYTES", 1000)  # decord buffers the whole file
-    assert probe_video(index_videos["h264"], backend="auto").backend == "pyav"
-    assert probe_video(index_videos["h264"], backend="decord").backend == "decord"
+    assert reader_meta(index_videos["h264"], backend="auto").backend == "pyav"
+    assert reader_meta(index_videos["h264"], backend="decord").backend == "decord"
 
 
 def test_open_is_lazy_and_sources_pickle(index_videos):
@@ -374,7 +380,7 @@ def test_zero_byte_file(tmp_path):
     path = tmp_path / "empty.mp4"
     path.touch()
     with pytest.raises(EmptyVideoError, match="0 bytes") as info:
-        probe_video(path)
+        reader_meta(path)
     assert_names_file(info.value, path)
 
 
@@ -383,7 +389,7 @@ def test_text_file_named_mp4(tmp_path, backend):
     path = tmp_path / "notes.mp4"
     path.write_text("this is not a video\n" * 20)
     with pytest.raises(CorruptVideoError, match="not a readable video container") as info:
-        probe_video(path, backend=backend)
+        reader_meta(path, backend=backend)
     assert_names_file(info.value, path)
 
 
@@ -392,7 +398,7 @@ def test_truncated_file_without_index(index_videos, tmp_path, backend):
     """Cut in half, an mp4 with its index at the end has no index left."""
     path = truncate(index_videos["h264"], tmp_path / "cut.mp4")
     with pytest.raises(CorruptVideoError) as info:
-        probe_video(path, backend=backend)
+        reader_meta(path, backend=backend)
     assert_names_file(info.value, path)
 
 
@@ -400,7 +406,7 @@ def test_truncated_file_with_index(index_videos, tmp_path, caplog):
     """Cut in half, a 'faststart' mp4 still has its index but half of its frames are missing."""
     path = truncate(index_videos["faststart"], tmp_path / "cut_faststart.mp4")
     with pytest.raises(CorruptVideoError, match="decord cannot open it"):
-        probe_video(path, backend="decord")
+        reader_meta(path, backend="decord")
     source = open_video(path, backend="pyav")
     assert source.meta.num_frames == 50  # the header still claims every frame
     plan = WindowPlan.build(50, source.meta.fps)
@@ -419,7 +425,7 @@ def test_truncated_file_with_index(index_videos, tmp_path, caplog):
 def test_one_frame_video(index_videos, backend):
     path = index_videos["one_frame"]
     with pytest.raises(TooFewFramesError, match="1 frame") as info:
-        probe_video(path, backend=backend)
+        reader_meta(path, backend=backend)
     assert_names_file(info.value, path)
     with open_video(path, backend=backend, min_frames=1) as source:
         plan = WindowPlan.build(source.meta.num_frames, source.meta.fps)
@@ -429,19 +435,19 @@ def test_one_frame_video(index_videos, backend):
 
 def test_too_few_frames_is_configurable(index_videos):
     with pytest.raises(TooFewFramesError, match="min_frames=60"):
-        probe_video(index_videos["h264"], min_frames=60)
+        reader_meta(index_videos["h264"], min_frames=60)
 
 
 @pytest.mark.parametrize("backend", ["auto", *BACKENDS])
 def test_missing_fps(index_videos, tmp_path, backend):
     path = strip_mp4_timing(index_videos["mpeg4"], tmp_path / "no_fps.mp4")
     with pytest.raises(InvalidFpsError, match="frame rate") as info:
-        probe_video(path, backend=backend)
+        reader_meta(path, backend=backend)
     assert_names_file(info.value, path)
     assert "fps_override" in str(info.value)
     if backend == "decord":  # without timestamps decord would return wrong frames: refused
         with pytest.raises(CorruptVideoError, match="timestamps"):
-            probe_video(path, backend=backend, fps_override=10.0)
+            reader_meta(path, backend=backend, fps_override=10.0)
         return
     with open_video(path, backend=backend, fps_override=10.0) as source:
         assert source.meta.fps == 10.0 and source.meta.duration == 12.0 and source.meta.backend == "pyav"
@@ -459,7 +465,7 @@ def test_file_without_video_stream(tmp_path):
         container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     with pytest.raises(CorruptVideoError, match="no video stream"):
-        probe_video(path)
+        reader_meta(path)
 
 
 def test_errors_pickle_with_their_message(tmp_path):
@@ -473,3 +479,15 @@ def test_bad_reader_arguments(index_videos):
         open_video(index_videos["h264"], backend="ffmpeg")
     with pytest.raises(ValueError, match="chunk_windows"):
         next(open_video(index_videos["h264"]).iter_windows(WindowPlan.build(50, 25.0), chunk_windows=0))
+
+
+def test_settings_follow_the_video_config_names():
+    settings = VideoWindowSettings(**{"backend": "pyav", "window_size": 16, "stride": None, "frames_per_window": 1,
+                                      "frame_sampling": "random", "seed": 3, "num_threads": 1, "min_frames": 2,
+                                      "fps_override": None, "chunk_windows": 8})
+    assert settings.plan(64, 30.0, "x") == WindowPlan.build(64, 30.0, 16, sampling="random", seed=3, video_id="x")
+    assert settings.content_key()["seed"] == 3 and VideoWindowSettings().content_key()["seed"] is None
+    with pytest.raises(ValueError, match="sampling"):
+        VideoWindowSettings(frame_sampling="middle")
+    with pytest.raises(ValueError, match="chunk_windows"):
+        VideoWindowSettings(chunk_windows=0)

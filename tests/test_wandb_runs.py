@@ -9,7 +9,7 @@ from pathlib import Path
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
 from helpers_wandb import offline_run_records
 from motif.config import load_config, save_config
-from motif.explain import evaluate_run, write_evaluation
+from motif.evaluation import evaluate_run, write_evaluation
 from motif.training.loggers import wandb_run_settings
 
 REPO = Path(__file__).resolve().parents[1]

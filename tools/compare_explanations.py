@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib.pyplot as plt
     import torch
 
-    from motif.explain.figures import save_figure
-    from motif.explain.runs import RunDirectoryError, load_test_set
+    from motif.plots.figures import save_figure
+    from motif.evaluation.test_sets import RunDirectoryError, load_test_set
     from motif.model import explain, fold_views
     rows = []
     for run in args.runs:

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from motif.concepts import ConceptBankError
     from motif.config import ConfigError, load_config, run_dir_of
     from motif.data import AnnotationError
-    from motif.discovery.run import BANK_FILE, PROVENANCE_FILE, DiscoveryError, discover
+    from motif.discovery.pipeline import BANK_FILE, PROVENANCE_FILE, DiscoveryError, discover
     from motif.logs import configure_logging
     configure_logging()
     try:

@@ -2,9 +2,8 @@
 
     python tools/embed.py --config configs/ucf101.yaml [key=value ...]
 
-Runs the frozen backbone once per video (decode, preprocess, encode, write) and stores the concept
-bank's text embeddings beside them. Resumable: run it again after an interruption and only the
-unfinished videos are redone. With trainer.devices=N trainer.strategy=ddp (and trainer.num_nodes)
+Runs the frozen backbone once per video (decode, preprocess, encode, write). Resumable: run it
+again after an interruption and only the unfinished videos are redone. With trainer.devices=N trainer.strategy=ddp (and trainer.num_nodes)
 the videos are shared among the processes.
 """
 
@@ -24,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
     from motif.backbone import BackboneError
     from motif.cache import CacheError
-    from motif.cache.run import build_fabric, run_extraction
+    from motif.cache.extraction_job import build_fabric, run_extraction
     from motif.concepts import ConceptBankError
     from motif.config import ConfigError, load_config
     from motif.data import AnnotationError

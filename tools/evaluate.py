@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
     import torch
 
-    from motif.explain import evaluate_run, format_headline, summarise_splits, write_evaluation
-    from motif.explain.evaluation import json_safe
-    from motif.explain.runs import RunDirectoryError, load_test_sets
+    from motif.evaluation import evaluate_run, format_headline, summarise_splits, write_evaluation
+    from motif.evaluation.evaluate import json_safe
+    from motif.evaluation.test_sets import RunDirectoryError, load_test_sets
     from motif.logs import configure_logging
-    from motif.training.checkpoint import CheckpointError
+    from motif.checkpoint import CheckpointError
     configure_logging()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     run_dir = Path(args.run)

@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
     from motif.backbone import BackboneError
     from motif.explain import ExplanationError, InterventionSyntaxError, explain_video
-    from motif.explain.colours import signed_term
+    from motif.plots.colours import signed_term
     from motif.logs import configure_logging
-    from motif.training.checkpoint import CheckpointError
+    from motif.checkpoint import CheckpointError
     from motif.video import VideoError
     configure_logging()
     try:

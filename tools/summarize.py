@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True, help="run directory written by tools/train.py")
     args = parser.parse_args(argv)
     # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
-    from motif.training.run import summarize_run
+    from motif.training.experiment import summarize_run
     try:
         print(summarize_run(args.run))
     except FileNotFoundError as exc:

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     from motif.logs import configure_logging
     from motif.training.module import NonFiniteLossError
     from motif.training.resume import ResumeError
-    from motif.training.run import format_summary, train_and_evaluate
+    from motif.training.experiment import format_summary, train_and_evaluate
 
     # Bad input or a full / read-only disk: a one-line error naming the file or key, exit status 1.
     training_errors = (CacheError, ConceptBankError, NonFiniteActivationsError, AnnotationError, NonFiniteLossError,

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from motif.cache.settings import VideoWindowSettings, video_window_settings
+from motif.video.settings import VideoWindowSettings
 from motif.video import VideoError, open_video
 from motif.video.probe import check_file, read_header_meta
 
@@ -192,7 +192,7 @@ def iter_video_embeddings(
     OpenMP workers). None = 0 for a CPU backbone, 1 otherwise. prefetch_chunks: chunks of frames
     buffered per decoding thread.
     """
-    settings = video_window_settings(video_cfg)
+    settings = VideoWindowSettings.from_config(video_cfg)
     jobs = list(enumerate(records))
     if decode_threads is None:
         decode_threads = 0 if torch.device(backbone.device).type == "cpu" else 1

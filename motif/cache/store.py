@@ -30,7 +30,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from motif.cache.settings import video_window_settings
+from motif.video.settings import VideoWindowSettings
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def cache_key_fields(
     return {
         "format_version": CACHE_FORMAT_VERSION,
         "backbone": backbone_identity,
-        "windows": video_window_settings(video_cfg).content_key(),
+        "windows": VideoWindowSettings.from_config(video_cfg).content_key(),
         "decode": {"resize_at_decode": bool(resize_at_decode)},
         "dtype": dtype,
     }

@@ -1,11 +1,4 @@
-"""Datasets: annotation readers, video records and splits, skip reports, window-streaming datasets.
-
-The torch datasets (``VideoWindowStream``, ``VideoWindowDataset``, ...) are imported on first use,
-so ``import motif.data`` and its light submodules do not load torch or the video decoders.
-"""
-
-from importlib import import_module
-from typing import Any
+"""Datasets: annotation readers, video records and splits, skip reports (no torch, no decoders)."""
 
 from motif.data.annotations import (BREAKFAST_ACTIVITIES, BREAKFAST_FOLDS, LOADERS, VIDEO_EXTENSIONS,
                                     camel_case_to_words, humanize_class_name, load_breakfast,
@@ -17,22 +10,11 @@ from motif.data.records import (SPLITS, DatasetSplits, VideoRecord, carve_valida
                                 stratified_split)
 from motif.data.skips import SkippedVideo, SkipReport
 
-_LAZY = {name: "motif.data.windows" for name in
-         ("VideoChunk", "VideoWindowDataset", "VideoWindowSettings", "VideoWindowStream", "VideoWindows",
-          "record_skips")}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'motif.data' has no attribute {name!r}")
-
-
 __all__ = [
     "BREAKFAST_ACTIVITIES", "BREAKFAST_FOLDS", "LOADERS", "SPLITS", "VIDEO_EXTENSIONS", "AnnotationError",
     "DatasetSplits", "DuplicateEntryError", "SkipReport", "SkippedVideo", "SplitFileNotFoundError",
     "UnknownClassError", "VideoRecord", "camel_case_to_words", "carve_validation", "humanize_class_name",
     "load_breakfast", "load_configured_dataset", "load_csv_dataset", "load_dataset", "load_folder_dataset", "load_hmdb51",
     "load_list_dataset", "load_ssv2", "load_ucf101", "records_by_split", "stratified_split",
-    "strip_template_brackets", "underscores_to_words", *_LAZY,
+    "strip_template_brackets", "underscores_to_words",
 ]

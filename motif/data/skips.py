@@ -27,12 +27,6 @@ class SkippedVideo:
     video_id: str = ""
     error: str = ""
 
-    @classmethod
-    def from_error(cls, error: BaseException, path: str | PathLike[str] = "", video_id: str = "") -> "SkippedVideo":
-        """From a :class:`motif.video.VideoError` (or any exception, given the path)."""
-        return cls(path=str(getattr(error, "path", None) or path), reason=str(getattr(error, "reason", error)),
-                   video_id=video_id, error=type(error).__name__)
-
 
 class SkipReport:
     """Collects :class:`SkippedVideo` entries; ``save`` writes them as JSON."""

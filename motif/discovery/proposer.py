@@ -44,7 +44,7 @@ from omegaconf import DictConfig
 from motif.cache.store import atomic_write_text
 from motif.data import VideoRecord
 from motif.discovery.frames import VideoFrames, representative_frames
-from motif.discovery.run import DiscoveryError
+from motif.discovery.errors import DiscoveryError
 from motif.video import VideoError
 
 log = logging.getLogger(__name__)

@@ -33,8 +33,8 @@ from typing import Mapping
 import av
 import numpy as np
 
-from motif.explain.colours import concept_colours
-from motif.explain.explain import VideoExplanation
+from motif.plots.colours import concept_colours
+from motif.explain.sequence import VideoExplanation
 from motif.video import write_video
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from motif.model import TemporalConceptBottleneck
-from motif.cache.sources import ConceptSequence
-from motif.training.data import collate_sequences
+from motif.sequences.batching import collate_sequences, length_sorted_batches
+from motif.sequences.sequence import ConceptSequence
 
 
 @dataclass
@@ -47,10 +47,8 @@ def evaluate_bottleneck(model: TemporalConceptBottleneck, items: Sequence[Concep
                         device: str | torch.device = "cpu") -> Evaluation:
     """Top-1 / top-5 accuracy of the bottleneck on whole videos (eval mode, length-sorted batches)."""
     model = model.eval().to(device)
-    order = sorted(range(len(items)), key=lambda i: items[i].num_windows)
     logits = torch.empty(len(items), model.num_classes)
-    for s in range(0, len(order), batch_size):
-        idx = order[s:s + batch_size]
+    for idx in length_sorted_batches([it.num_windows for it in items], batch_size=batch_size):
         batch = collate_sequences([items[i] for i in idx]).to(device)
         logits[idx] = model(batch.concepts, batch.padding_mask).logits.float().cpu()
     return _accuracies(logits, torch.tensor([it.label for it in items]))

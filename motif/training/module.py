@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from motif.model import BottleneckOutput, TemporalConceptBottleneck
 from motif.model.dropout import dropout_keys, sample_keys
-from motif.training.data import SequenceBatch
+from motif.sequences.sequence import SequenceBatch
 from motif.training.resume import rng_states, set_rng_states
 
 

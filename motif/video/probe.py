@@ -100,17 +100,3 @@ def check_min_frames(meta: VideoMeta, min_frames: int) -> None:
 
 def _ffmpeg_reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error)
-
-
-def probe_video(path: str | PathLike[str], backend: str = "auto", *, fps_override: float | None = None,
-                min_frames: int = 2) -> VideoMeta:
-    """Frames, fps, duration and size of a video, without decoding it.
-
-    ``backend`` is the reader that will decode it (``"auto"`` tries decord, then PyAV); the frame
-    count is the one that backend delivers. Raises a :class:`~motif.video.errors.VideoError`
-    subclass for a missing, empty, corrupt, too short or fps-less video.
-    """
-    from motif.video.reader import open_video
-
-    with open_video(path, backend=backend, fps_override=fps_override, min_frames=min_frames) as source:
-        return source.meta

@@ -207,7 +207,7 @@
     update();
   }
 
-  // corrective_edits of motif.explain.faithfulness, for one video
+  // corrective_edits of motif.model.corrections, for one video
   function quantile(sorted, q) {
     const pos = q * (sorted.length - 1), lo = Math.floor(pos), hi = Math.ceil(pos);
     return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);

@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from motif.checkpoint import MotifCheckpoint, load_motif_checkpoint
 from motif.config import load_config, split_dir_of
-from motif.explain.evaluation import GroundTruth, EvalVideo, as_test_videos
-from motif.training.checkpoint import MotifCheckpoint, load_motif_checkpoint
+from motif.evaluation.evaluate import EvalVideo, GroundTruth, as_test_videos
+from motif.sequences.prepare import prepare_data
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,6 @@ def load_test_sets(run_dir: str | Path, splits: Sequence[int] | None = None) -> 
     """Every (or the chosen) split of a trained run: checkpoint, test videos (rebuilt with the run's
     own data pipeline: the cache, or the generated task) and ground truth when the config names a
     ``data.ground_truth`` folder."""
-    from motif.training.prepare import prepare_data
-
     run_dir = Path(run_dir)
     config_file = run_dir / "config.yaml"
     if not config_file.is_file():

@@ -1,30 +1,21 @@
-"""Concept sequences for training: items, padding collate, length-bucketed batches, DataModule."""
+"""Padding, collation and length-sorted batching of concept sequences.
+
+Every consumer batches videos of similar length together so short videos are not padded to the
+longest one: training (``LengthBucketBatchSampler``, shuffled pools), evaluation inside training
+(``ShardedEvalSampler``) and the post-training evaluation (``length_sorted_batches`` with a memory
+budget). All of them cut the output of :func:`length_sorted_batches`.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset, Sampler
 
-from motif.cache.sources import ConceptSequence
-
-
-@dataclass
-class SequenceBatch:
-    """A padded batch: concepts [B, T, C], padding_mask [B, T] (True = padding), labels [B]."""
-
-    concepts: Tensor
-    padding_mask: Tensor
-    labels: Tensor
-    video_ids: list[str]
-
-    def to(self, device: torch.device | str) -> "SequenceBatch":
-        return SequenceBatch(self.concepts.to(device), self.padding_mask.to(device), self.labels.to(device), self.video_ids)
+from motif.sequences.sequence import ConceptSequence, SequenceBatch
 
 
 def pad_sequences(sequences: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
@@ -42,6 +33,29 @@ def collate_sequences(items: Sequence[ConceptSequence]) -> SequenceBatch:
     concepts, mask = pad_sequences([it.concepts.float() for it in items])
     labels = torch.tensor([it.label for it in items], dtype=torch.long)
     return SequenceBatch(concepts, mask, labels, [it.video_id for it in items])
+
+
+def length_sorted_batches(lengths: Sequence[int], *, batch_size: int | None = None, per_window_cost: int = 1,
+                          budget: int | None = None, indices: Sequence[int] | None = None) -> list[list[int]]:
+    """``indices`` (default: all) sorted by ``lengths`` and cut into consecutive batches.
+
+    A batch closes at ``batch_size`` videos, or before its padded size b·T_max·per_window_cost would
+    exceed ``budget`` (a batch always holds at least one video). Both None: one batch.
+    """
+    order = sorted(range(len(lengths)) if indices is None else indices, key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        t_max = lengths[i]  # sorted ascending: the newcomer is the longest
+        full = batch_size is not None and len(current) >= batch_size
+        over = budget is not None and (len(current) + 1) * t_max * per_window_cost > budget
+        if current and (full or over):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
 
 
 class SequenceDataset(Dataset):
@@ -86,8 +100,11 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
             order = list(range(n))
         if self.bucket:
             pool = self.batch_size * self.pool_batches
-            order = [i for s in range(0, n, pool) for i in sorted(order[s:s + pool], key=lambda j: self.lengths[j])]
-        batches = [order[s:s + self.batch_size] for s in range(0, n, self.batch_size)]
+            batches = [batch for s in range(0, n, pool)
+                       for batch in length_sorted_batches(self.lengths, batch_size=self.batch_size,
+                                                          indices=order[s:s + pool])]
+        else:
+            batches = [order[s:s + self.batch_size] for s in range(0, n, self.batch_size)]
         if self.shuffle and self.bucket:
             perm = torch.randperm(len(batches), generator=torch.Generator().manual_seed(self.seed + self.epoch + 1))
             batches = [batches[i] for i in perm.tolist()]
@@ -108,49 +125,11 @@ class ShardedEvalSampler(Sampler[list[int]]):
     """Evaluation batches, sorted by length, rank r taking every world_size-th video; no padding or repeats."""
 
     def __init__(self, lengths: Sequence[int], batch_size: int, rank: int = 0, world_size: int = 1):
-        order = sorted(range(len(lengths)), key=lambda j: lengths[j])[rank::world_size]
-        self.batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+        shard = sorted(range(len(lengths)), key=lambda j: lengths[j])[rank::world_size]
+        self.batches = length_sorted_batches(lengths, batch_size=batch_size, indices=shard)
 
     def __iter__(self) -> Iterator[list[int]]:
         return iter(self.batches)
 
     def __len__(self) -> int:
         return len(self.batches)
-
-
-def _dist_rank_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-class ConceptSequenceDataModule(pl.LightningDataModule):
-    """Train / val / test concept sequences held in memory (from the embedding cache or generated)."""
-
-    def __init__(self, train: Sequence[ConceptSequence], val: Sequence[ConceptSequence], test: Sequence[ConceptSequence], *,
-                 batch_size: int = 32, bucket_by_length: bool = True, seed: int = 0, num_workers: int = 0):
-        super().__init__()
-        self.train_items, self.val_items, self.test_items = list(train), list(val), list(test)
-        self.batch_size, self.bucket_by_length, self.seed, self.num_workers = batch_size, bucket_by_length, seed, num_workers
-        self._train_sampler: LengthBucketBatchSampler | None = None
-
-    def _loader(self, items: list[ConceptSequence], sampler: Sampler) -> DataLoader:
-        return DataLoader(SequenceDataset(items), batch_sampler=sampler, collate_fn=collate_sequences,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        rank, world = _dist_rank_world()
-        self._train_sampler = LengthBucketBatchSampler(
-            [it.num_windows for it in self.train_items], self.batch_size, shuffle=True,
-            bucket=self.bucket_by_length, seed=self.seed, rank=rank, world_size=world)
-        return self._loader(self.train_items, self._train_sampler)
-
-    def _eval_loader(self, items: list[ConceptSequence]) -> DataLoader:
-        rank, world = _dist_rank_world()
-        return self._loader(items, ShardedEvalSampler([it.num_windows for it in items], self.batch_size, rank, world))
-
-    def val_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.val_items)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.test_items)

@@ -20,11 +20,11 @@ from motif.config import config_to_dict, run_dir_of, save_config, split_dir_of
 from motif.stats import mean_std
 from motif.training.baselines import (evaluate_bottleneck, linear_baseline, shuffle_windows, zero_shot)
 from motif.training.callbacks import ConceptTimelineCallback
-from motif.training.checkpoint import save_motif_checkpoint
-from motif.training.data import ConceptSequenceDataModule
+from motif.checkpoint import save_motif_checkpoint
+from motif.training.datamodule import ConceptSequenceDataModule
 from motif.training.loggers import build_loggers, start_wandb_run, wandb_logger
 from motif.training.module import MotifModule, class_weights_from_labels
-from motif.training.prepare import PreparedData, prepare_data
+from motif.sequences.prepare import PreparedData, prepare_data
 from motif.training.resume import AtomicCheckpointIO, checkpoint_epoch
 
 log = logging.getLogger(__name__)

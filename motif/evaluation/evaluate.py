@@ -16,14 +16,14 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import torch
 from torch import Tensor
 
-from motif.explain.faithfulness import (ATTENTION_KS, FAITHFULNESS_KS, EvalChunk, attention_interventions,
+from motif.evaluation.faithfulness import (ATTENTION_KS, FAITHFULNESS_KS, EvalChunk, attention_interventions,
                                         corrective_interventions, faithfulness_curves, prepare_chunks)
-from motif.explain.figures import (bar_figure, faithfulness_figure, grouped_bars_figure, line_figure, save_figure)
-from motif.explain.metrics import classifier_sparsity, concept_recovery, temporal_localisation
-from motif.explain.meaning import meaning_metrics
+from motif.plots.figures import (bar_figure, faithfulness_figure, grouped_bars_figure, line_figure, save_figure)
+from motif.evaluation.metrics import classifier_sparsity, concept_recovery, temporal_localisation
+from motif.evaluation.meaning import meaning_metrics
 from motif.model import TemporalConceptBottleneck, fold_views
 from motif.stats import mean_std, roc_auc_per_column
-from motif.training.data import pad_sequences
+from motif.sequences.batching import pad_sequences
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class EvaluationResult:
 
 def as_test_videos(items: Sequence[Any]) -> list[EvalVideo]:
     """EvalVideo tuples from tuples (x, label, spans, video_id) or objects with ``concepts``,
-    ``label``, ``spans`` and ``video_id`` (e.g. motif.cache.ConceptSequence)."""
+    ``label``, ``spans`` and ``video_id`` (e.g. motif.sequences.ConceptSequence)."""
     out = []
     for item in items:
         if isinstance(item, tuple):
@@ -189,7 +189,7 @@ def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[Any], *, class
     per concept, so it has the raw scores' AUC), temporal localisation (top-``localisation_top`` windows by π)
     and concept recovery (all / any class-defining concepts in the top ``recovery_top`` of G, a concept's G
     summed over its views) over correctly classified videos, and the meaning metrics of
-    ``motif.explain.meaning`` (absent concepts' share of the explanation, identical-windows and
+    ``motif.evaluation.meaning`` (absent concepts' share of the explanation, identical-windows and
     zero-evidence probes; the latter needs ``statistics``, the standardiser's (mean, std) [C]).
     """
     test = as_test_videos(test)

@@ -26,6 +26,7 @@ from motif.cache import EmbeddingCache, extract_embeddings, iter_video_embedding
 from motif.cache.store import atomic_write_text
 from motif.concepts import ConceptBank, concept_activations
 from motif.data import SkipReport, VideoRecord, load_configured_dataset
+from motif.discovery.errors import DiscoveryError
 from motif.discovery.phrases import Candidate, collect_candidates, merge_near_duplicates
 from motif.discovery.selection import (Selection, activation_correlation, class_contrast, detection_scores,
                                        log_selection, select_concepts)
@@ -36,10 +37,6 @@ BANK_FILE = "bank.yaml"
 PROVENANCE_FILE = "provenance.json"
 PROPOSALS_FILE = "proposals.json"
 MAX_WINDOWS = 50_000  # windows scored for detection and redundancy (seeded per-video subsample beyond this)
-
-
-class DiscoveryError(RuntimeError):
-    """Discovery cannot go on; the message names the setting, file or endpoint and what to do."""
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from motif.explain.faithfulness import corrective_edits
-from motif.explain.interventions import InterventionSpec, parse_interventions
+from motif.model.corrections import corrective_edits
+from motif.explain.intervention_syntax import InterventionSpec, parse_interventions
 from motif.model import (AttentionIntervention, BottleneckOutput, ConceptIntervention, Explanation,
                          TemporalConceptBottleneck, explain_class, fold_views)
 
@@ -271,7 +271,7 @@ def explain_sequence(model: TemporalConceptBottleneck, x: Tensor, spans: Tensor,
 
     x [T, C]; spans [T, 2] window spans in seconds; class_index: the class to explain (index or
     name; None = the prediction); interventions: strings in the syntax of
-    ``motif.explain.interventions`` (or parsed specs), applied together for a before / after;
+    ``motif.explain.intervention_syntax`` (or parsed specs), applied together for a before / after;
     suggested_edits: how many corrective edits to suggest when the explained class is not the
     prediction.
     """

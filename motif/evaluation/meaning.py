@@ -25,10 +25,10 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from motif.explain.faithfulness import EvalChunk
+from motif.evaluation.faithfulness import EvalChunk
 from motif.model import TemporalConceptBottleneck, fold_views
 from motif.stats import roc_auc_per_column
-from motif.training.data import pad_sequences
+from motif.sequences.batching import pad_sequences
 
 log = logging.getLogger(__name__)
 

@@ -100,7 +100,7 @@ def concept_timeline_figure(spans: np.ndarray, activations: np.ndarray, concept_
     """Activations [T, n] of n concepts over time, optionally above π [T] and below frame thumbnails.
 
     spans [T, 2] in seconds. Windows that tile time are drawn as steps over their spans. colours: one
-    per shown concept [n] (from ``motif.explain.colours.concept_colours`` of the bank); default: the
+    per shown concept [n] (from ``motif.plots.colours.concept_colours`` of the bank); default: the
     palette in order. The legend sits right of the axes: save with a tight bounding box.
     """
     spans = np.asarray(spans, dtype=float)

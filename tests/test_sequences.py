@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from motif.cache import ConceptSequence
+from motif.sequences import ConceptSequence
 from motif.model import TemporalConceptBottleneck
-from motif.training.data import LengthBucketBatchSampler, ShardedEvalSampler, collate_sequences
+from motif.sequences.batching import LengthBucketBatchSampler, ShardedEvalSampler, collate_sequences
 from motif.training.module import class_weights_from_labels, motif_loss
 
 

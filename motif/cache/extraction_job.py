@@ -17,7 +17,6 @@ from omegaconf import DictConfig
 from motif.backbone import load_backbone
 from motif.cache.extract import ExtractionReport, extract_embeddings
 from motif.cache.store import EmbeddingCache
-from motif.concepts import ConceptBank
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +51,10 @@ def run_extraction(
 ) -> ExtractionReport:
     """Fill the embedding cache (``cache.dir``) for the dataset of ``cfg`` (or ``records``).
 
-    Also stores the text embeddings of the concept bank (``concepts.bank``), so that training
-    finds everything in the cache. Returns the report summed over all processes.
+    Returns the report summed over all processes.
     """
     fabric = fabric or build_fabric(cfg)
     # everything that can fail on bad input is read by every process before the first collective call
-    bank = ConceptBank.from_file(cfg.concepts.bank) if cfg.concepts.bank else None
     records = list(records) if records is not None else dataset_records(cfg)
     shard = records[fabric.global_rank :: fabric.world_size]
     device = fabric.device if cfg.backbone.device == "auto" else cfg.backbone.device
@@ -69,8 +66,6 @@ def run_extraction(
         batch_size=cfg.backbone.batch_size,
     )
     cache = EmbeddingCache.for_backbone(cfg.cache.dir, backbone, cfg.video, writer=f"rank{fabric.global_rank}")
-    if fabric.is_global_zero and bank is not None:
-        cache.text_embeddings(bank.names, backbone)
     log.info("Rank %d/%d embeds %d of %d videos into %s", fabric.global_rank, fabric.world_size, len(shard),
              len(records), cache.dir)
     decode_threads = int(cfg.cache.num_workers) or None  # 0: chosen by device (see iter_video_embeddings)

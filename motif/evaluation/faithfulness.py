@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from motif.model import (AttentionIntervention, ConceptIntervention, Explanation, TemporalConceptBottleneck, explain,
                          explain_class, fold_views, lse_pool)
-from motif.training.data import pad_sequences
+from motif.model.corrections import apply_cell_edits, corrective_edits
+from motif.sequences.batching import length_sorted_batches, pad_sequences
 
 log = logging.getLogger(__name__)
 
@@ -60,28 +61,14 @@ class EvalChunk:
         return ~self.padding_mask
 
 
-def length_batches(lengths: Sequence[int], per_window_cost: int, budget: int, max_batch: int = 256) -> list[list[int]]:
-    """Indices grouped into batches of similar length (sorted), each with b·T_max·per_window_cost <= budget."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batches, current = [], []
-    for i in order:
-        t_max = lengths[i]  # sorted ascending: the newcomer is the longest
-        if current and ((len(current) + 1) * t_max * per_window_cost > budget or len(current) >= max_batch):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
-
-
 @torch.no_grad()
 def prepare_chunks(model: TemporalConceptBottleneck, sequences: Sequence[Tensor], labels: Sequence[int], *,
                    device: torch.device | str = "cpu", budget: int = 2 ** 22) -> list[EvalChunk]:
     """Run the model once over the test set. sequences: X [T_i, C] per video; labels: class per video."""
     model.eval().to(device)
     chunks = []
-    for batch in length_batches([s.shape[0] for s in sequences], model.num_concepts, budget):
+    for batch in length_sorted_batches([s.shape[0] for s in sequences], batch_size=256,
+                                       per_window_cost=model.num_concepts, budget=budget):
         x, mask = pad_sequences([sequences[i].float() for i in batch])
         x, mask = x.to(device), mask.to(device)
         out = model(x, mask)
@@ -301,62 +288,6 @@ def attention_interventions(model: TemporalConceptBottleneck, chunks: Sequence[E
         for ranking, tally in (("top", top), ("random", random)):
             rows.append({"kind": kind, "k": k, "ranking": ranking, **tally.row()})
     return rows
-
-
-@dataclass
-class CorrectiveEdits:
-    """The oracle's edits for b videos (predicted p, true class y).
-
-    cells [b, E, 2] (window, concept), values [b, E], gains [b, E] (first-order margin gain;
-    -inf where fewer than E beneficial edits exist, and those edits are not applied).
-    """
-
-    cells: Tensor
-    values: Tensor
-    gains: Tensor
-
-
-def corrective_edits(z: Tensor, padding_mask: Tensor, weight: Tensor, bias: Tensor, tau: float,
-                     predicted: Tensor, true: Tensor, max_edits: int = 4, low: float = 0.1,
-                     high: float = 0.9) -> CorrectiveEdits:
-    """Suggest up to ``max_edits`` cell edits per video that move the prediction towards the true class.
-
-    z [b, T, C]; padding_mask [b, T]; weight [K, C]; bias [K]; predicted, true [b]. Each cell (t, c)
-    may be set to the ``low`` or ``high`` quantile of concept c over the video's windows. Editing
-    z[t,c] to v changes the margin logit_true − logit_pred by ≈ (v − z[t,c])·(π_true[t]·W[true,c] −
-    π_pred[t]·W[pred,c]) (first order, π the window importances of each class); the value with the
-    larger gain is chosen, and cells are ranked by it. With equal π and a low quantile of 0 this is
-    the ranking by r_pred − r_true of the spec: lowering cells that support the wrong class, raising
-    (to the high quantile) cells that support the true one.
-    """
-    valid = ~padding_mask
-    pi_true = explain_class(z, weight, bias, tau, class_index=true, padding_mask=padding_mask).window_importance
-    pi_pred = explain_class(z, weight, bias, tau, class_index=predicted, padding_mask=padding_mask).window_importance
-    slope = pi_true[:, :, None] * weight[true][:, None, :] - pi_pred[:, :, None] * weight[predicted][:, None, :]
-    over_time = z.masked_fill(padding_mask[:, :, None], math.nan)
-    quantiles = torch.nanquantile(over_time, torch.tensor([low, high], dtype=z.dtype, device=z.device), dim=1)
-    candidates = quantiles[:, :, None, :].expand(-1, -1, z.shape[1], -1)              # [2, b, T, C]
-    gains = (candidates - z[None]) * slope[None]
-    best_gain, choice = gains.max(dim=0)
-    best_value = candidates.gather(0, choice[None]).squeeze(0)
-    best_gain = best_gain.masked_fill(~valid[:, :, None] | (best_gain <= 0), -math.inf)
-    b, t, c = z.shape
-    top = best_gain.reshape(b, t * c).topk(min(max_edits, t * c), dim=1)
-    cells = torch.stack([top.indices // c, top.indices % c], dim=-1)
-    values = best_value.reshape(b, t * c).gather(1, top.indices)
-    return CorrectiveEdits(cells=cells, values=values, gains=top.values)
-
-
-def apply_cell_edits(z: Tensor, edits: CorrectiveEdits, count: int) -> Tensor:
-    """z [b, T, C] with the first ``count`` beneficial edits of each video applied."""
-    z = z.clone()
-    b = z.shape[0]
-    rows = torch.arange(b, device=z.device)
-    for e in range(min(count, edits.cells.shape[1])):
-        apply = torch.isfinite(edits.gains[:, e])
-        t, c = edits.cells[:, e, 0], edits.cells[:, e, 1]
-        z[rows, t, c] = torch.where(apply, edits.values[:, e], z[rows, t, c])
-    return z
 
 
 @torch.no_grad()

@@ -13,13 +13,13 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from motif.backbone import load_backbone
-from motif.cache import (ConceptSequence, DamagedCacheFileError, EmbeddingCache, extract_embeddings,
-                         iter_video_embeddings, video_window_settings)
+from motif.cache import DamagedCacheFileError, EmbeddingCache, extract_embeddings, iter_video_embeddings
 from motif.concepts import (ConceptBankError, ConceptStandardizer, NonFiniteActivationsError, concept_activations,
                             embed_concept_bank)
 from motif.data import SkipReport, VideoRecord, carve_validation, load_configured_dataset
 from motif.data.synthetic_order import make_order_task
-from motif.video import VideoError
+from motif.sequences.sequence import ConceptSequence
+from motif.video import VideoError, VideoWindowSettings
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def prepare_video_dataset(cfg: DictConfig, split: int, out_dir: Path) -> Prepare
     return _finish(splits.train, splits.val, splits.test, activations, spans, embeddings,
                    class_names=splits.class_names, concept_names=bank.names, text_embeddings=text,
                    class_text_embeddings=class_text,
-                   video=video_window_settings(cfg.video).as_dict(), backbone=dict(backbone.identity),
+                   video=VideoWindowSettings.from_config(cfg.video).as_dict(), backbone=dict(backbone.identity),
                    skipped=skips.to_dict()["videos"])
 
 
