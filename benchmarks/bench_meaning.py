@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from motif.config import load_config
-from motif.data.synthetic_order import make_order_task, order_oracle_accuracy, position_rule_accuracy
+from motif.world.order_task import make_order_task, order_oracle_accuracy, position_rule_accuracy
 from motif.explain import evaluate_run
 from motif.explain.evaluation import json_safe
 from motif.explain.runs import load_test_set

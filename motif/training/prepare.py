@@ -18,7 +18,7 @@ from motif.cache import (ConceptSequence, DamagedCacheFileError, EmbeddingCache,
 from motif.concepts import (ConceptBankError, ConceptStandardizer, NonFiniteActivationsError, concept_activations,
                             embed_concept_bank)
 from motif.data import SkipReport, VideoRecord, carve_validation, load_configured_dataset
-from motif.data.synthetic_order import make_order_task
+from motif.world.order_task import make_order_task
 from motif.video import VideoError
 
 log = logging.getLogger(__name__)
