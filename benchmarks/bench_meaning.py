@@ -33,11 +33,11 @@ from pathlib import Path
 import torch
 
 from motif.config import load_config
-from motif.data.synthetic_order import make_order_task, order_oracle_accuracy, position_rule_accuracy
 from motif.evaluation import evaluate_run
 from motif.evaluation.evaluate import json_safe
 from motif.evaluation.test_sets import load_test_set
 from motif.logs import configure_logging
+from motif.world.order_task import make_order_task, order_oracle_accuracy, position_rule_accuracy
 from motif.training.experiment import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]

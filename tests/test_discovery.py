@@ -20,7 +20,9 @@ import yaml
 
 from motif.concepts import ConceptBank
 from motif.config import ConfigError, load_config
-from motif.data.synthetic import WORLD_CLASSES, WORLD_CONCEPTS, WorldConfig, generate_world
+from motif.world.config import WorldConfig
+from motif.world.generate import generate_world
+from motif.world.vocabulary import WORLD_CLASSES, WORLD_CONCEPTS
 from motif.discovery.frames import choose_frames, representative_frames
 from motif.discovery.phrases import collect_candidates, merge_near_duplicates, normalize_phrase
 from motif.discovery.proposer import AnswerError, parse_concepts, propose_for_dataset, sample_videos

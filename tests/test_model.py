@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from motif.data.synthetic_order import make_order_task
+from motif.world.order_task import make_order_task
 from motif.model import (
     VARIANTS,
     AttentionIntervention,

@@ -12,7 +12,8 @@ import logging
 import time
 from pathlib import Path
 
-from motif.data.synthetic import WorldConfig, WorldError, generate_world
+from motif.world.config import CODECS, PLACEMENTS, WorldConfig
+from motif.world.errors import WorldError
 
 
 def main() -> None:
@@ -27,10 +28,10 @@ def main() -> None:
     parser.add_argument("--min-seconds", type=int, default=defaults.min_seconds)
     parser.add_argument("--max-seconds", type=int, default=defaults.max_seconds)
     parser.add_argument("--max-distractors", type=int, default=defaults.max_distractors)
-    parser.add_argument("--codec", default=defaults.codec, choices=("mpeg4", "libx264"))
+    parser.add_argument("--codec", default=defaults.codec, choices=CODECS)
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
     parser.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
-    parser.add_argument("--placement", default=defaults.placement, choices=("random", "fixed"),
+    parser.add_argument("--placement", default=defaults.placement, choices=PLACEMENTS,
                         help="random: each event at a random place, length and gap (absolute time does not tell a "
                              "class from its mirror); fixed: first event always in the first half")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
@@ -40,11 +41,14 @@ def main() -> None:
                          min_seconds=args.min_seconds, max_seconds=args.max_seconds,
                          max_distractors=args.max_distractors, codec=args.codec,
                          val_fraction=args.val_fraction, test_fraction=args.test_fraction, placement=args.placement)
-    started = time.time()
     try:
-        world_file = generate_world(args.out, config, workers=args.workers)
+        config.validate()
     except WorldError as error:
         raise SystemExit(f"error: {error}") from None
+    from motif.world.generate import generate_world
+
+    started = time.time()
+    world_file = generate_world(args.out, config, workers=args.workers)
     world = json.loads(Path(world_file).read_text())
     logging.info("wrote %s: %d videos (%s) in %.1f s", world_file, config.num_videos,
                  ", ".join(f"{k} {v}" for k, v in world["counts"].items()), time.time() - started)

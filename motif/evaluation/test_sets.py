@@ -50,7 +50,7 @@ def ground_truth_from_world(root: str | Path, test: Sequence[EvalVideo], class_n
     A window is labelled with a concept when the concept is visible in any of its frames; the
     frames of window t are [round(start_s·fps), round(end_s·fps)).
     """
-    from motif.data.synthetic import WorldGroundTruth
+    from motif.world.truth import WorldGroundTruth
 
     root = Path(root)
     world = WorldGroundTruth(root.parent if root.suffix == ".json" else root)

@@ -17,9 +17,9 @@ from motif.cache import DamagedCacheFileError, EmbeddingCache, extract_embedding
 from motif.concepts import (ConceptBankError, ConceptStandardizer, NonFiniteActivationsError, concept_activations,
                             embed_concept_bank)
 from motif.data import SkipReport, VideoRecord, carve_validation, load_configured_dataset
-from motif.data.synthetic_order import make_order_task
 from motif.sequences.sequence import ConceptSequence
 from motif.video import VideoError, VideoWindowSettings
+from motif.world.order_task import make_order_task
 
 log = logging.getLogger(__name__)
 

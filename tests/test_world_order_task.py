@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from motif.data.synthetic_order import (
-    PATTERNS,
-    VARIANT_CLASSES,
-    concept_activations,
-    make_order_task,
-)
+from motif.concepts import concept_activations
+from motif.world.order_task import (PATTERNS, VARIANT_CLASSES, make_order_task, order_oracle_accuracy,
+                                    position_rule_accuracy)
 
 SMALL = dict(num_videos=60, feature_dim=40, num_concepts=14, min_windows=6, max_windows=12)
 
@@ -84,8 +81,6 @@ def test_bad_parameters_are_named():
 def test_relative_order_task_orders_two_close_bursts_anywhere():
     """Class 0 has the burst of event A before the burst of B, class 1 the reverse; the bursts are
     close, sit anywhere, and show in the concept activations; one event's position is a weak cue."""
-    from motif.data.synthetic_order import order_oracle_accuracy, position_rule_accuracy
-
     task = make_order_task("relative", num_videos=300, feature_dim=128, num_concepts=8, min_windows=16,
                            max_windows=40, seed=1)
     assert task.class_names == ["A then B", "B then A"] and task.concept_names[:2] == ["event A", "event B"]

@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from motif.data import synthetic as world
-from motif.data.synthetic import (
-    CLASS_NAMES, WORLD_CLASSES, WORLD_CONCEPTS, ObjectTrack, VideoScript, WorldConfig, WorldError,
-    WorldGroundTruth, generate_world, render_video, roc_auc, sample_class_script)
+from motif.stats import roc_auc_per_column
+from motif.video import open_video
+from motif.world.config import WorldConfig
+from motif.world.errors import WorldError
+from motif.world.generate import generate_world, render_labelled_frames, video_rng, write_world_video
+from motif.world.render import render_video
+from motif.world.scripts import ObjectTrack, VideoScript, sample_class_script
+from motif.world.truth import WorldGroundTruth, intervals_to_mask, mask_to_intervals
+from motif.world.vocabulary import CLASS_NAMES, RIGHT_EDGE, SMALL_RADIUS, WORLD_CLASSES, WORLD_CONCEPTS
 
 SMALL = WorldConfig(num_videos=16, seed=3, size=64, min_seconds=2, max_seconds=3)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -99,24 +106,24 @@ def test_timeline_follows_the_pixels_in_a_hand_made_scene():
     assert not red_pixels[5:].any()                      # and no red pixel anywhere once it is gone
     np.testing.assert_array_equal(col["white cross"], np.arange(n) < 7)  # hidden behind the big star
     np.testing.assert_array_equal(col["large shape"], np.arange(n) >= 7)
-    np.testing.assert_array_equal(col["small shape"], np.linspace(0.05, 0.1, n) <= world.SMALL_RADIUS)
-    np.testing.assert_array_equal(col["on the right side"], np.linspace(0.5, 0.85, n) > world.RIGHT_EDGE)
+    np.testing.assert_array_equal(col["small shape"], np.linspace(0.05, 0.1, n) <= SMALL_RADIUS)
+    np.testing.assert_array_equal(col["on the right side"], np.linspace(0.5, 0.85, n) > RIGHT_EDGE)
 
 
 def test_ground_truth_file_matches_rendering_and_decord(small_world):
-    decord = pytest.importorskip("decord")
+    pytest.importorskip("decord")
     truth = WorldGroundTruth(small_world)
     assert truth.concepts == list(WORLD_CONCEPTS) and truth.class_names == list(CLASS_NAMES)
     red = WORLD_CONCEPTS.index("red circle")
     checked = 0
     for index, video in enumerate(sorted(truth.videos.values(), key=lambda v: v.path)):
-        reader = decord.VideoReader(str(small_world / video.path))
-        assert len(reader) == video.num_frames and reader.get_avg_fps() == pytest.approx(SMALL.fps)
-        frames = reader.get_batch(list(range(len(reader)))).asnumpy()
+        with open_video(small_world / video.path, backend="decord") as source:
+            assert source.meta.num_frames == video.num_frames and source.meta.fps == pytest.approx(SMALL.fps)
+            frames = source.read_frames(range(video.num_frames)).numpy()
         assert frames.shape[1:] == (SMALL.size, SMALL.size, 3)
         timeline = truth.timeline(video.video_id)
         # stored intervals equal a fresh rendering of the same script
-        script = sample_class_script(video.label, world.video_rng(SMALL.seed, int(video.video_id[-4:])), SMALL)
+        script = sample_class_script(video.label, video_rng(SMALL.seed, int(video.video_id[-4:])), SMALL)
         np.testing.assert_array_equal(render_video(script, SMALL.size)[1], timeline)
         if timeline[:, red].any():
             counts = _reddish(frames).sum(axis=(1, 2))
@@ -181,24 +188,10 @@ def test_missing_world_files_are_named(tmp_path):
         WorldGroundTruth(tmp_path)
 
 
-def test_roc_auc_matches_pairwise_definition():
-    rng = np.random.default_rng(0)
-    labels = rng.random((200, 3)) < 0.3
-    scores = np.round(rng.normal(size=(200, 3)) + labels, 1)  # rounding makes ties
-    expected = []
-    for c in range(3):
-        pos, neg = scores[labels[:, c], c], scores[~labels[:, c], c]
-        diff = pos[:, None] - neg[None, :]
-        expected.append(((diff > 0) + 0.5 * (diff == 0)).mean())
-    np.testing.assert_allclose(roc_auc(scores, labels), expected)
-    assert roc_auc(labels.astype(float), labels)[0] == 1.0 and roc_auc(-labels.astype(float), labels)[0] == 0.0
-    assert np.isnan(roc_auc(scores[:, :1], np.ones((200, 1), bool))[0])
-
-
 def test_interval_encoding_roundtrip():
     mask = np.array([1, 1, 0, 0, 1, 0, 1, 1, 1], dtype=bool)
-    assert world.mask_to_intervals(mask) == [[0, 2], [4, 5], [6, 9]]
-    np.testing.assert_array_equal(world.intervals_to_mask(world.mask_to_intervals(mask), 9), mask)
+    assert mask_to_intervals(mask) == [[0, 2], [4, 5], [6, 9]]
+    np.testing.assert_array_equal(intervals_to_mask(mask_to_intervals(mask), 9), mask)
 
 
 @pytest.mark.slow
@@ -213,11 +206,10 @@ def test_shipped_world_backbone_detects_concepts():
     open_clip.add_model_config(MODEL_CONFIG_DIR)
     model, _, _ = open_clip.create_model_and_transforms("motif-world-vit", pretrained=str(WEIGHTS))  # strict load
     backbone = load_backbone("motif-world-vit", str(WEIGHTS), device="cpu", precision="fp32")
-    frames, labels = world.render_labelled_frames(seed=20_000, num_videos=24, random_scene_fraction=0.0,
-                                                  frame_stride=4)
+    frames, labels = render_labelled_frames(seed=20_000, num_videos=24, random_scene_fraction=0.0, frame_stride=4)
     image = F.normalize(backbone.encode_frames(torch.from_numpy(frames)), dim=-1)
     text = F.normalize(backbone.encode_text(list(WORLD_CONCEPTS)), dim=-1)
-    auc = roc_auc((image @ text.T).numpy(), labels)
+    auc = roc_auc_per_column(image @ text.T, torch.from_numpy(labels)).numpy()
     assert np.nanmean(auc) >= 0.9, dict(zip(WORLD_CONCEPTS, auc.round(3)))
     # the framework's loader and plain open_clip give the same text embeddings
     with torch.no_grad():
@@ -263,3 +255,71 @@ def test_defining_concepts_are_never_always_visible():
 def test_placement_setting_is_checked(tmp_path):
     with pytest.raises(WorldError, match="placement"):
         generate_world(tmp_path, WorldConfig(placement="middle"))
+
+
+def test_labelled_frames_are_the_decoded_frames_of_freshly_drawn_videos():
+    stride, size = 3, 64
+    frames, labels = render_labelled_frames(seed=5, num_videos=2, random_scene_fraction=0.0, size=size,
+                                            frame_stride=stride)
+    expected_frames, expected_labels = [], []
+    for index in range(2):
+        rng = video_rng(5, index)
+        rng.random()  # the draw between a class video and a random scene
+        script = sample_class_script(int(rng.integers(len(WORLD_CLASSES))), rng, WorldConfig(size=size))
+        rendered, timeline = render_video(script, size)
+        expected_frames.append(rendered[::stride])
+        expected_labels.append(timeline[::stride])
+    np.testing.assert_array_equal(labels, np.concatenate(expected_labels))
+    difference = np.abs(frames.astype(np.int32) - np.concatenate(expected_frames)).mean(axis=(1, 2, 3))
+    assert frames.shape == (len(labels), size, size, 3) and difference.max() < 4.0, difference.max()
+
+
+def test_world_videos_decode_alike_with_both_readers(tmp_path):
+    pytest.importorskip("decord")
+    script = sample_class_script(2, np.random.default_rng(0), WorldConfig(size=64))
+    path = write_world_video(tmp_path / "video.mp4", render_video(script, 64)[0], 8.0)
+    decoded = {}
+    for backend in ("pyav", "decord"):
+        with open_video(path, backend=backend) as source:
+            decoded[backend] = source.read_frames(range(source.meta.num_frames)).numpy()
+    assert decoded["pyav"].shape[0] == script.num_frames
+    np.testing.assert_array_equal(decoded["pyav"], decoded["decord"])
+
+
+def test_bad_codec_is_named(tmp_path):
+    with pytest.raises(WorldError, match="codec='vp9'"):
+        render_labelled_frames(seed=0, num_videos=1, codec="vp9")
+
+
+LIGHT_MODULES = ["motif.world", "motif.world.config", "motif.world.errors", "motif.world.vocabulary"]
+WORLD_MODULES = LIGHT_MODULES + [f"motif.world.{name}" for name in
+                                 ("scripts", "render", "truth", "generate", "order_task")]
+HEAVY = ("torch", "open_clip", "lightning", "pytorch_lightning")
+
+
+def _loaded_after_import(modules: list[str]) -> list[str]:
+    """Which of HEAVY a fresh interpreter has loaded after importing ``modules``."""
+    code = (f"import importlib, sys\nfor name in {modules!r}: importlib.import_module(name)\n"
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    return [m for m in result.stdout.strip().split(",") if m]
+
+
+def test_importing_the_world_loads_neither_open_clip_nor_lightning():
+    assert _loaded_after_import(LIGHT_MODULES) == []  # what the tools need to parse their arguments
+    assert _loaded_after_import(WORLD_MODULES) == ["torch"]
+
+
+@pytest.mark.parametrize("tool,bad_option,message", [
+    ("make_synthetic.py", ["--out", "unused", "--size", "33"], "error: size=33"),
+    ("train_world_backbone.py", ["--steps", "0"], "error: steps=0: must be at least 1"),
+])
+def test_world_tools_parse_and_check_arguments_before_importing_torch(tool, bad_option, message):
+    code = ("import runpy, sys\n"
+            f"try:\n    runpy.run_path({str(REPO_ROOT / 'tools' / tool)!r}, run_name='__main__')\n"
+            "except SystemExit as stop:\n    print('exit', stop.code)\n"
+            "print('torch' in sys.modules)")
+    for argv, expected in ((["--help"], "exit 0"), (bad_option, f"exit {message}")):
+        result = subprocess.run([sys.executable, "-c", code, *argv], cwd=REPO_ROOT, capture_output=True, text=True,
+                                check=True)
+        assert expected in result.stdout and result.stdout.strip().endswith("False"), result.stdout
