@@ -4,6 +4,8 @@ memory, through the one-video pipeline of ``motif.explain.video`` (and the video
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,6 +95,21 @@ def test_explain_frames_writes_the_report_without_a_clip(trained, tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/jpeg") == 6 and "data:video/mp4" not in page  # a thumbnail per window
     assert (tmp_path / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_readme_python_api_runs(trained, tmp_path, capsys):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = re.search(r"## Python API\n\n```python\n(.*?)```", readme, flags=re.S).group(1)
+    assert len(code.strip().splitlines()) <= 10
+    for shown, here in (("runs/mine/best.ckpt", trained["ckpt"]), ("some.mp4", trained["small"]),
+                        ("report/", tmp_path), ("paddle", "red circle")):
+        assert f'"{shown}"' in code or f"={shown}" in code, shown
+        code = code.replace(shown, str(here))
+    exec(compile(code, "README.md", "exec"), {"frames": _decoded(trained["small"]).numpy()})
+    printed = capsys.readouterr().out.splitlines()
+    prediction = trained["model"].predict(trained["small"])
+    assert printed[0].startswith(prediction.class_name) and printed[1].startswith(f"[('{prediction.class_name}'")
+    assert "'residual'" in printed[-1] and (tmp_path / "report.html").is_file()
 
 
 # --- mistakes ------------------------------------------------------------------------------------------
