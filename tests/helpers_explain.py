@@ -8,7 +8,9 @@ so removing the top concepts by G must hurt far more than removing random ones.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from motif.model import TemporalConceptBottleneck
@@ -72,3 +74,31 @@ def marked_task() -> dict:
     test_x, test_y, test_truth = make_marked_videos(45, seed=1)
     model = train_marked_model(train_x, train_y, steps=40)
     return {"model": model, "test_x": test_x, "test_y": test_y, "test_truth": test_truth}
+
+
+def save_video_checkpoint(folder: Path, model: TemporalConceptBottleneck) -> dict:
+    """``model`` (trained on the marked task) saved as a checkpoint that explains video files: a tiny
+    open_clip backbone (registered in this process, weights in ``folder``), concept text embeddings
+    from it and a fitted standardiser; and a small clip (22 frames of 40 x 56 at 8 fps).
+    Returns {"ckpt", "video" (the clip), "backbone", "folder"}.
+    """
+    from helpers_backbone import register_tiny_model, save_tiny_weights
+    from motif.backbone import load_backbone
+    from motif.checkpoint import save_motif_checkpoint
+    from motif.concepts import ConceptStandardizer
+    from motif.video import write_video
+
+    name = register_tiny_model(folder / "configs")
+    backbone = load_backbone(name, str(save_tiny_weights(folder / "tiny.pt", name)), device="cpu")
+    standardizer = ConceptStandardizer(len(CONCEPT_NAMES)).fit([torch.rand(50, len(CONCEPT_NAMES)) * 0.2])
+    ckpt = save_motif_checkpoint(
+        folder / "best.ckpt", model=model, model_kwargs={"num_concepts": len(CONCEPT_NAMES),
+                                                         "num_classes": len(CLASS_NAMES), "dropout": 0.0},
+        class_names=CLASS_NAMES, concept_names=CONCEPT_NAMES, text_embeddings=backbone.encode_text(CONCEPT_NAMES),
+        standardizer=standardizer, video={"window_size": 4, "frames_per_window": 2, "frame_sampling": "uniform"},
+        backbone=backbone.identity, config={})
+    rng = np.random.default_rng(0)
+    frames = [np.full((40, 56, 3), (10 * i) % 255, np.uint8) + rng.integers(0, 30, (40, 56, 3), dtype=np.uint8)
+              for i in range(22)]
+    clip = write_video(folder / "clip.mp4", frames, fps=8.0)
+    return {"ckpt": ckpt, "video": clip, "backbone": backbone, "folder": folder}

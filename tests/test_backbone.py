@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import open_clip
@@ -221,6 +224,24 @@ def test_weights_of_another_architecture_are_rejected(tiny, tmp_path):
     name = register_tiny_model(tmp_path / "wide", name="motif-test-wide", embed_dim=24)
     with pytest.raises(BackboneError, match=r"does not fit model 'motif-test-wide'"):
         load_backbone(name, str(tiny["pt"]), device="cpu")
+
+
+def test_hub_file_names_are_open_clips():
+    from open_clip import constants
+
+    assert (weights_module.HF_CONFIG_NAME, weights_module.HF_WEIGHTS_NAME, weights_module.HF_SAFE_WEIGHTS_NAME) == (
+        constants.HF_CONFIG_NAME, constants.HF_WEIGHTS_NAME, constants.HF_SAFE_WEIGHTS_NAME)
+
+
+def test_shipped_model_configs_are_registered_when_open_clip_is_first_used():
+    """Importing motif.backbone leaves open_clip unloaded; the first resolution imports it with the
+    configs of motif/backbone/model_configs registered, so they load by name."""
+    code = ("import sys; from motif.backbone import resolve_weights; assert 'open_clip' not in sys.modules; "
+            "print(resolve_weights('motif-world-vit', None).source, 'open_clip' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["random", "True"]
 
 
 def test_unknown_model_suggests_close_names():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
+from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, save_video_checkpoint, spans_of
 from motif.plots.colours import COLOUR_WORDS, PALETTE, concept_colours, signed_term
 from motif.explain import (ExplanationError, InterventionSyntaxError, explain_sequence, parse_intervention,
                            parse_interventions, write_explanation)
@@ -262,27 +262,7 @@ def _load_tool(name: str):
 @pytest.fixture(scope="module")
 def video_checkpoint(task, tmp_path_factory):
     """A checkpoint of the marked model with a tiny open_clip backbone, and a small video."""
-    from helpers_backbone import register_tiny_model, save_tiny_weights
-    from motif.backbone import load_backbone
-    from motif.concepts import ConceptStandardizer
-    from motif.checkpoint import save_motif_checkpoint
-    from motif.video import write_video
-
-    folder = tmp_path_factory.mktemp("explain_video")
-    name = register_tiny_model(folder / "configs")
-    backbone = load_backbone(name, str(save_tiny_weights(folder / "tiny.pt", name)), device="cpu")
-    standardizer = ConceptStandardizer(len(CONCEPT_NAMES)).fit([torch.rand(50, len(CONCEPT_NAMES)) * 0.2])
-    ckpt = save_motif_checkpoint(
-        folder / "best.ckpt", model=task["model"], model_kwargs={"num_concepts": len(CONCEPT_NAMES),
-                                                                 "num_classes": len(CLASS_NAMES), "dropout": 0.0},
-        class_names=CLASS_NAMES, concept_names=CONCEPT_NAMES, text_embeddings=backbone.encode_text(CONCEPT_NAMES),
-        standardizer=standardizer, video={"window_size": 4, "frames_per_window": 2, "frame_sampling": "uniform"},
-        backbone=backbone.identity, config={})
-    rng = np.random.default_rng(0)
-    frames = [np.full((40, 56, 3), (10 * i) % 255, np.uint8) + rng.integers(0, 30, (40, 56, 3), dtype=np.uint8)
-              for i in range(22)]
-    video = write_video(folder / "clip.mp4", frames, fps=8.0)
-    return {"ckpt": ckpt, "video": video, "backbone": backbone, "folder": folder}
+    return save_video_checkpoint(tmp_path_factory.mktemp("explain_video"), task["model"])
 
 
 def test_explain_video_writes_a_report(video_checkpoint, tmp_path):

@@ -22,6 +22,7 @@ LAYERS = [
     ("motif.cache",),
     ("motif.sequences", "motif.checkpoint", "motif.plots"),
     ("motif.training", "motif.explain", "motif.evaluation", "motif.discovery"),
+    ("motif.inference",),
 ]
 
 
@@ -116,14 +117,34 @@ def _loaded_after_import(module: str) -> list[str]:
 
 
 LIGHTNING = ("pytorch_lightning", "lightning", "lightning_fabric")
+TRAINING_STACK = (*LIGHTNING, "wandb", "open_clip")
 
 
 @pytest.mark.parametrize("module, not_loaded, allowed_motif", [
-    ("motif.model", (*LIGHTNING, "wandb", "open_clip"), ("motif", "motif.model")),
-    ("motif.evaluation", LIGHTNING, None),
+    ("motif", ("torch", "numpy", *TRAINING_STACK), ("motif",)),
+    ("motif.model", TRAINING_STACK, ("motif", "motif.model")),
+    ("motif.backbone", TRAINING_STACK, ("motif", "motif.backbone")),
+    ("motif.evaluation", TRAINING_STACK, None),
+    ("motif.explain", TRAINING_STACK, None),
 ])
 def test_importing_a_package_loads_no_training_stack(module, not_loaded, allowed_motif):
     loaded = _loaded_after_import(module)
     assert not [m for m in loaded if m.split(".")[0] in not_loaded]
     if allowed_motif is not None:
         assert not [m for m in loaded if m.startswith("motif") and _unit(m) not in allowed_motif]
+
+
+def test_the_front_door_resolves_its_names_on_first_use():
+    """``import motif`` defines the front door's names without importing them; the first access imports
+    motif.inference (and with it the explain pipeline), and unknown names still fail."""
+    code = ("import json, sys, motif; before = sorted(sys.modules); load = motif.load; "
+            "print(json.dumps([before, sorted(sys.modules), load.__module__, sorted(dir(motif))]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=PACKAGE.parent)
+    assert result.returncode == 0, result.stderr
+    before, after, module, names = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "motif.inference" not in before and "motif.inference" in after and module == "motif.inference"
+    assert {"load", "VideoClassifier", "Prediction", "FrameArray", "__version__"} <= set(names)
+    import motif
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        motif.nothing_here

@@ -1,12 +1,9 @@
 """Frozen vision-language backbones (open_clip): loading, frame and text encoding.
 
-Importing this package registers the custom open_clip model configs shipped in
-``motif/backbone/model_configs/`` so that they load by name like any built-in model.
+open_clip is imported when a backbone is first built or resolved, not by importing this package; the
+custom model configs shipped in ``motif/backbone/model_configs/`` are registered then, so that they
+load by name like any built-in model.
 """
-
-from pathlib import Path
-
-import open_clip
 
 from motif.backbone.backbone import (
     Backbone,
@@ -17,12 +14,9 @@ from motif.backbone.backbone import (
     window_mean,
 )
 from motif.backbone.errors import BackboneError, UnknownModelError, WeightsUnavailableError
+from motif.backbone.open_clip_models import MODEL_CONFIG_DIR
 from motif.backbone.preprocess import FramePreprocessor
 from motif.backbone.weights import ResolvedWeights, file_sha256, resolve_weights
-
-MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
-if MODEL_CONFIG_DIR.is_dir():
-    open_clip.add_model_config(MODEL_CONFIG_DIR)
 
 __all__ = [
     "MODEL_CONFIG_DIR",

@@ -8,11 +8,11 @@ import logging
 from pathlib import Path
 from typing import Any, Iterator
 
-import open_clip
 import torch
 from torch import Tensor
 
 from motif.backbone.errors import BackboneError
+from motif.backbone.open_clip_models import import_open_clip
 from motif.backbone.preprocess import FramePreprocessor
 from motif.backbone.weights import LOCAL_WEIGHTS_HINT, ResolvedWeights, file_sha256, resolve_weights
 
@@ -176,14 +176,14 @@ def _state_dict_sha256(model: torch.nn.Module) -> str:
 
 def _model_config(resolved: ResolvedWeights) -> dict[str, Any]:
     try:
-        return open_clip.get_model_config(resolved.create_name) or {}
+        return import_open_clip().get_model_config(resolved.create_name) or {}
     except (OSError, ValueError):
         return {}
 
 
 def _create(resolved: ResolvedWeights, quick_gelu: bool, cache_dir: str | None) -> torch.nn.Module:
     try:
-        return open_clip.create_model(
+        return import_open_clip().create_model(
             resolved.create_name,
             pretrained=resolved.create_pretrained,
             precision="fp32",
@@ -222,6 +222,7 @@ def load_backbone(
       loading them into a GELU model silently degrades every embedding); True/False to force.
     Missing weights fail fast with WeightsUnavailableError when offline.
     """
+    open_clip = import_open_clip()
     resolved = resolve_weights(model, pretrained, cache_dir)
     config_quick_gelu = bool(_model_config(resolved).get("quick_gelu", False))
     if quick_gelu is None:

@@ -18,16 +18,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import open_clip
-from open_clip.constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
-
 from motif.backbone.errors import UnknownModelError, WeightsUnavailableError
+from motif.backbone.open_clip_models import import_open_clip
 
 log = logging.getLogger(__name__)
 
 HF_HUB_PREFIX = "hf-hub:"
 LOCAL_DIR_PREFIX = "local-dir:"
 RANDOM_INIT = ("", "none", "random")
+
+# The file names of an open_clip model on the Hugging Face hub, as in open_clip.constants (repeated here
+# so that resolving a local folder or a hub entry does not import open_clip; a test keeps them equal).
+HF_CONFIG_NAME = "open_clip_config.json"
+HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
+HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"
 
 # Weights file names looked for in a local folder, most preferred first (open_clip's own order).
 _FOLDER_WEIGHTS = (
@@ -250,6 +254,7 @@ def resolve_weights(model: str, pretrained: str | None, cache_dir: str | None = 
             return _resolve_local_dir(model, None, model[len(LOCAL_DIR_PREFIX):])
         return _resolve_hf_hub(model, None, model[len(HF_HUB_PREFIX):], cache_dir)
 
+    open_clip = import_open_clip()
     name = model.replace("/", "-")
     if open_clip.get_model_config(name) is None:
         import difflib

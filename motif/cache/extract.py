@@ -20,8 +20,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from motif.video.settings import VideoWindowSettings
-from motif.video import VideoError, open_video
-from motif.video.probe import check_file, read_header_meta
+from motif.video import Video, VideoError, open_video, read_header
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +112,11 @@ class _VideoState:
     failed: bool = False
 
 
-def _resize_for(path: str, backbone: Any, settings: VideoWindowSettings, resize_at_decode: bool) -> Any:
+def _resize_for(video: Video, backbone: Any, settings: VideoWindowSettings, resize_at_decode: bool) -> Any:
     """The decoder's output size: the settings' own, or the backbone's resize target."""
     if settings.resize is not None or not resize_at_decode:
         return settings.resize
-    header = read_header_meta(check_file(path), settings.backend, settings.fps_override)  # no decoding
+    header = read_header(video, settings.backend, settings.fps_override)  # no decoding
     size = backbone.decode_size(header.height, header.width)
     return size if size != (header.height, header.width) else None
 
@@ -180,8 +179,8 @@ def iter_video_embeddings(
 ) -> Iterator[VideoEmbeddings]:
     """Window embeddings of each video, in the order of ``records``.
 
-    records: objects with ``video_id``, ``path`` and ``label`` (VideoRecord); backbone: a Backbone;
-    video_cfg: the ``video`` config (window plan, frame choice, backend). Videos the video layer
+    records: objects with ``video_id``, ``path`` (a file, or a FrameArray) and ``label`` (VideoRecord);
+    backbone: a Backbone; video_cfg: the ``video`` config (window plan, frame choice, backend). Videos the video layer
     rejects (missing, empty, corrupt, too short, no fps) and videos whose embeddings are not finite
     (``NonFiniteEmbeddingsError``) are passed to ``on_skip(record, error)`` and left out.
     Embeddings of a window are the mean of its frames' embeddings (not normalised).

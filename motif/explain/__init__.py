@@ -11,10 +11,11 @@ from motif.explain.outputs import explanation_figures, write_explanation
 from motif.explain.report import ReportError, render_report, report_payload
 from motif.explain.sequence import (ExplanationError, InterventionOutcome, VideoExplanation, explain_sequence,
                                     run_with_interventions)
-from motif.explain.video import explain_video
+from motif.explain.video import check_scores_videos, explain_video, video_concept_sequence
 
 __all__ = [
     "ExplanationError", "InterventionOutcome", "InterventionSpec", "InterventionSyntaxError", "ReportError",
-    "VideoExplanation", "explain_sequence", "explain_video", "explanation_figures", "parse_intervention",
-    "parse_interventions", "render_report", "report_payload", "run_with_interventions", "write_explanation",
+    "VideoExplanation", "check_scores_videos", "explain_sequence", "explain_video", "explanation_figures",
+    "parse_intervention", "parse_interventions", "render_report", "report_payload", "run_with_interventions",
+    "video_concept_sequence", "write_explanation",
 ]

@@ -1,4 +1,5 @@
-"""Explain a video file with a trained checkpoint: decode, embed, score concepts, explain, write."""
+"""Explain a video (a file, or frames in memory) with a trained checkpoint: decode, embed, score concepts,
+explain, write."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from motif.explain.sequence import ExplanationError, VideoExplanation, explain_s
 from motif.explain.intervention_syntax import parse_interventions
 from motif.explain.outputs import write_explanation
 from motif.checkpoint import MotifCheckpoint, load_motif_checkpoint
-from motif.video import VideoError, VideoNotFoundError, WindowPlan, open_video
+from motif.video import FrameArray, Video, VideoError, VideoNotFoundError, WindowPlan, open_video
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ THUMBNAIL_HEIGHT = 90
 @dataclass(frozen=True)
 class _VideoRecord:
     video_id: str
-    path: str
+    path: Video
     label: int = -1
 
 
@@ -36,21 +37,21 @@ def _setting(video_cfg: dict, name: str, default=None):
     return default if value is None else value
 
 
-def embed_video(path: str | Path, backbone: Backbone, video_cfg: dict, video_id: str) -> tuple[Tensor, Tensor]:
-    """Window embeddings [T, D] and spans [T, 2] (s) of one video, exactly as the embedding cache
-    computes them. Raises the video layer's typed ``VideoError`` for a bad file."""
+def embed_video(video: Video, backbone: Backbone, video_cfg: dict, video_id: str) -> tuple[Tensor, Tensor]:
+    """Window embeddings [T, D] and spans [T, 2] (s) of one video (a file or a FrameArray), exactly as
+    the embedding cache computes them. Raises the video layer's typed ``VideoError`` for a bad video."""
     failures: list[VideoError] = []
-    videos = list(iter_video_embeddings([_VideoRecord(video_id, str(path))], backbone, video_cfg,
+    videos = list(iter_video_embeddings([_VideoRecord(video_id, video)], backbone, video_cfg,
                                         on_skip=lambda record, error: failures.append(error)))
     if failures:
         raise failures[0]
     return videos[0].embeddings, videos[0].spans
 
 
-def window_thumbnails(path: str | Path, video_cfg: dict, height: int = THUMBNAIL_HEIGHT) -> dict[int, np.ndarray]:
+def window_thumbnails(video: Video, video_cfg: dict, height: int = THUMBNAIL_HEIGHT) -> dict[int, np.ndarray]:
     """The centre frame of every window (same windows as the embeddings), RGB uint8 [h, w, 3] with
     h = ``height``."""
-    with open_video(path, backend=_setting(video_cfg, "backend", "auto"), resize=height,
+    with open_video(video, backend=_setting(video_cfg, "backend", "auto"), resize=height,
                     fps_override=video_cfg.get("fps_override"),
                     min_frames=int(_setting(video_cfg, "min_frames", 1))) as source:
         meta = source.meta
@@ -63,7 +64,8 @@ def window_thumbnails(path: str | Path, video_cfg: dict, height: int = THUMBNAIL
     return thumbnails
 
 
-def _check_scores_videos(checkpoint: MotifCheckpoint) -> None:
+def check_scores_videos(checkpoint: MotifCheckpoint) -> None:
+    """ExplanationError unless the checkpoint can score a video's frames (it has concept text embeddings)."""
     if checkpoint.text_embeddings is None:
         raise ExplanationError("the checkpoint has no concept text embeddings (it was trained on features without a "
                                "text encoder, e.g. the synthetic order task), so it cannot score a video's frames; "
@@ -73,7 +75,7 @@ def _check_scores_videos(checkpoint: MotifCheckpoint) -> None:
 def video_concepts(checkpoint: MotifCheckpoint, embeddings: Tensor) -> Tensor:
     """Standardised concept activations X [T, C] of window embeddings [T, D] with the checkpoint's
     concept text embeddings and training statistics."""
-    _check_scores_videos(checkpoint)
+    check_scores_videos(checkpoint)
     return checkpoint.standardizer(concept_activations(embeddings, checkpoint.text_embeddings))
 
 
@@ -99,38 +101,64 @@ def _cached_embeddings(cache_dir: str | Path, backbone: Backbone, video_cfg: dic
     return entry
 
 
-def explain_video(checkpoint: str | Path | MotifCheckpoint, video: str | Path, out_dir: str | Path | None = None, *,
-                  class_name: str | None = None, interventions: Sequence[str] = (), cache_dir: str | Path | None = None,
-                  device: str = "auto", backbone: Backbone | None = None, thumbnails: bool = True
-                  ) -> tuple[VideoExplanation, dict[str, Path]]:
-    """Explain ``video`` with a trained checkpoint and write explanation.json, PNGs and report.html
-    into ``out_dir`` (nothing is written when it is None).
+def _checked_video(video: Video) -> Path | FrameArray:
+    """A video file as a Path (VideoNotFoundError when it is not a file), or the FrameArray itself."""
+    if isinstance(video, FrameArray):
+        return video
+    path = Path(video)
+    if not path.is_file():
+        raise VideoNotFoundError(path, "the video file does not exist")
+    return path
 
-    The window embeddings come from ``cache_dir`` when that embedding cache (same backbone and
-    window settings) holds the video (found by its path, else its file stem), otherwise the video is
-    decoded and embedded with the checkpoint's backbone. class_name: explain this class instead of the
-    prediction; interventions: strings such as ``zero:concept=red circle`` (before / after).
-    """
-    ckpt = checkpoint if isinstance(checkpoint, MotifCheckpoint) else load_motif_checkpoint(checkpoint)
-    video = Path(video)
-    video_id = video.stem
-    _check_scores_videos(ckpt)
-    target = resolve_class(class_name, ckpt.class_names)
-    parse_interventions(interventions, ckpt.concept_names)  # syntax and names; windows are checked once T is known
-    if not video.is_file():
-        raise VideoNotFoundError(video, "the video file does not exist")
-    backbone = backbone or load_backbone_from_identity(ckpt.backbone, device=device)
-    cached = _cached_embeddings(cache_dir, backbone, ckpt.video, video) if cache_dir is not None else None
+
+def _video_id(video: Path | FrameArray) -> str:
+    return video.name if isinstance(video, FrameArray) else video.stem
+
+
+def video_concept_sequence(checkpoint: MotifCheckpoint, video: Video, backbone: Backbone, *,
+                           cache_dir: str | Path | None = None) -> tuple[Tensor, Tensor]:
+    """Standardised concept activations X [T, C] and window spans [T, 2] (s) of one video, a file or a
+    FrameArray (video id: the file stem or the array's name).
+
+    The window embeddings of a file come from ``cache_dir`` when that embedding cache (same backbone and
+    window settings) holds it (found by its path, else its file stem); otherwise the video is decoded and
+    embedded with ``backbone``."""
+    check_scores_videos(checkpoint)
+    video = _checked_video(video)
+    cached = None
+    if cache_dir is not None and isinstance(video, Path):
+        cached = _cached_embeddings(cache_dir, backbone, checkpoint.video, video)
     if cached is not None:
         embeddings, spans = cached["embeddings"].float(), cached["spans"].float()
     else:
-        embeddings, spans = embed_video(video, backbone, ckpt.video, video_id)
-    x = video_concepts(ckpt, embeddings)
+        embeddings, spans = embed_video(video, backbone, checkpoint.video, _video_id(video))
+    return video_concepts(checkpoint, embeddings), spans
+
+
+def explain_video(checkpoint: str | Path | MotifCheckpoint, video: Video, out_dir: str | Path | None = None, *,
+                  class_name: str | None = None, interventions: Sequence[str] = (), cache_dir: str | Path | None = None,
+                  device: str = "auto", backbone: Backbone | None = None, thumbnails: bool = True
+                  ) -> tuple[VideoExplanation, dict[str, Path]]:
+    """Explain ``video`` (a file or a FrameArray) with a trained checkpoint and write explanation.json,
+    PNGs and report.html into ``out_dir`` (nothing is written when it is None).
+
+    The concept activations come from ``video_concept_sequence`` (window embeddings from ``cache_dir``
+    when that cache holds the file, else embedded with the checkpoint's backbone, or ``backbone``).
+    class_name: explain this class instead of the prediction; interventions: strings such as
+    ``zero:concept=red circle`` (before / after). report.html shows a file's clip, not a FrameArray's.
+    """
+    ckpt = checkpoint if isinstance(checkpoint, MotifCheckpoint) else load_motif_checkpoint(checkpoint)
+    check_scores_videos(ckpt)
+    target = resolve_class(class_name, ckpt.class_names)
+    parse_interventions(interventions, ckpt.concept_names)  # syntax and names; windows are checked once T is known
+    video = _checked_video(video)  # before the backbone loads
+    backbone = backbone or load_backbone_from_identity(ckpt.backbone, device=device)
+    x, spans = video_concept_sequence(ckpt, video, backbone, cache_dir=cache_dir)
     result = explain_sequence(ckpt.model, x, spans, class_names=ckpt.class_names, concept_names=ckpt.concept_names,
-                              class_index=target, interventions=interventions, video_id=video_id,
+                              class_index=target, interventions=interventions, video_id=_video_id(video),
                               video_info={"path": video.name})
     paths: dict[str, Path] = {}
     if out_dir is not None:
         frames = window_thumbnails(video, ckpt.video) if thumbnails else None
-        paths = write_explanation(result, out_dir, frames, video_path=video)
+        paths = write_explanation(result, out_dir, frames, video_path=video if isinstance(video, Path) else None)
     return result, paths

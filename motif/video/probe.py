@@ -79,7 +79,7 @@ def read_header_meta(path: Path, backend: str, fps_override: float | None = None
                      height=height, width=width, backend=backend, codec=codec)
 
 
-def resolve_fps(path: Path, rate: object, fps_override: float | None) -> float:
+def resolve_fps(path: str | PathLike[str], rate: object, fps_override: float | None) -> float:
     """The override if given, else the header frame rate; InvalidFpsError if unusable."""
     if fps_override is not None:
         if not (isinstance(fps_override, (int, float)) and math.isfinite(fps_override) and fps_override > 0):

@@ -6,6 +6,9 @@ therefore be built in the main process and used in forked DataLoader workers (an
 without its decoder). Memory is bounded by one chunk of windows (plus the frames that overlapping
 windows share with the next chunk), whatever the length of the video.
 
+A :class:`~motif.video.frame_array.FrameArray` (frames already in memory) opens wherever a path does;
+it is read by its own backend, ``backend=`` then does not apply.
+
 Backends (``backend=``): ``"decord"``, ``"pyav"``, or ``"auto"``: decord, and PyAV for a file that
 decord cannot open (or when decord is not installed), with one warning per process. decord reads
 the whole compressed stream into memory ahead of decoding, so its memory grows with the file size
@@ -25,12 +28,14 @@ import torch
 
 from motif.video.backends import BACKENDS, DecordFrames, FrameBackend, PyAVFrames
 from motif.video.errors import CorruptVideoError
+from motif.video.frame_array import ArrayFrames, FrameArray
 from motif.video.plan import WindowPlan
 from motif.video.probe import VideoMeta, check_file, check_min_frames, read_header_meta
 
 logger = logging.getLogger(__name__)
 
 Resize = int | tuple[int, int] | None
+Video = str | PathLike[str] | FrameArray  # a video file, or frames already in memory
 
 DECORD_MAX_FILE_BYTES = 256 * 2**20
 
@@ -90,10 +95,19 @@ def output_size(resize: Resize, height: int, width: int) -> tuple[int, int]:
     raise ValueError(f"resize must be None, a positive int (shorter side) or (height, width), got {resize!r}")
 
 
-class VideoSource:
-    """One video, opened lazily; reads the frames of window plans (see the module docstring)."""
+def read_header(video: Video, backend: str = "auto", fps_override: float | None = None) -> VideoMeta:
+    """Metadata without decoding: a file's headers (typed error if it is missing, empty or not a video),
+    or a frame array's shape and frame rate."""
+    if isinstance(video, FrameArray):
+        return video.meta(fps_override)
+    return read_header_meta(check_file(video), backend=backend, fps_override=fps_override)
 
-    def __init__(self, path: str | PathLike[str], backend: str = "auto", num_threads: int = 1,
+
+class VideoSource:
+    """One video (a file or a :class:`FrameArray`), opened lazily; reads the frames of window plans
+    (see the module docstring). ``path`` is the file, or the name of the frame array."""
+
+    def __init__(self, video: Video, backend: str = "auto", num_threads: int = 1,
                  resize: Resize = None, *, fps_override: float | None = None, min_frames: int = 2) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -102,7 +116,8 @@ class VideoSource:
         if not isinstance(min_frames, int) or min_frames < 1:
             raise ValueError(f"min_frames must be a positive integer, got {min_frames!r}")
         output_size(resize, 1, 1)  # validate early
-        self.path = check_file(path)
+        self.frame_array = video if isinstance(video, FrameArray) else None
+        self.path = video.name if self.frame_array is not None else check_file(video)
         self.backend = backend
         self.num_threads = num_threads
         self.resize = resize
@@ -127,12 +142,14 @@ class VideoSource:
     def _open(self) -> None:
         if self._frames is not None:
             return
-        header = read_header_meta(self.path, backend=self.backend, fps_override=self.fps_override)
+        header = read_header(self.frame_array or self.path, backend=self.backend, fps_override=self.fps_override)
         check_min_frames(header, self.min_frames)
         size = output_size(self.resize, header.height, header.width)
         frames: FrameBackend | None = None
-        if self.backend == "decord" or (self.backend == "auto"
-                                         and self.path.stat().st_size <= DECORD_MAX_FILE_BYTES):
+        if self.frame_array is not None:
+            frames = ArrayFrames(self.frame_array, size)
+        elif self.backend == "decord" or (self.backend == "auto"
+                                           and self.path.stat().st_size <= DECORD_MAX_FILE_BYTES):
             frames = self._open_decord(size if self.resize is not None else None)
         if frames is None:
             frames = PyAVFrames(self.path, size, self.num_threads, header.num_frames)
@@ -247,13 +264,14 @@ def _warn_fallback(path: str, reason: str) -> None:
         logger.debug("decord cannot read %s (%s); reading it with PyAV", path, reason)
 
 
-def open_video(path: str | PathLike[str], backend: str = "auto", num_threads: int = 1, resize: Resize = None,
+def open_video(video: Video, backend: str = "auto", num_threads: int = 1, resize: Resize = None,
                *, fps_override: float | None = None, min_frames: int = 2) -> VideoSource:
-    """A lazily opened :class:`VideoSource`; raises at once only for a missing or empty file.
+    """A lazily opened :class:`VideoSource` of a file or a :class:`FrameArray`; raises at once only for
+    a missing or empty file.
 
     ``num_threads``: decoder threads (1 by default, the right choice with several DataLoader workers;
     0 = automatic). ``resize``: None, ``(H, W)``, or the shorter side as an int; applied while
     decoding. ``fps_override`` replaces a missing or wrong frame rate; ``min_frames`` rejects
     shorter videos with :class:`~motif.video.errors.TooFewFramesError`.
     """
-    return VideoSource(path, backend, num_threads, resize, fps_override=fps_override, min_frames=min_frames)
+    return VideoSource(video, backend, num_threads, resize, fps_override=fps_override, min_frames=min_frames)
