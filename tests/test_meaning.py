@@ -35,7 +35,7 @@ def models():
     torch.manual_seed(0)
     published = TemporalConceptBottleneck(C, 3, variant="motif").eval()
     with torch.no_grad():
-        published.concept_head.shift.fill_(5.0)          # concepts "on" unless strongly negative
+        published.encoder.concept_head.shift.fill_(5.0)          # concepts "on" unless strongly negative
     evidence = TemporalConceptBottleneck(C, 3, variant="evidence").eval()
     mean, std = torch.full((C,), 0.2), torch.full((C,), 0.05)
     evidence.set_input_statistics(mean, std)
