@@ -266,7 +266,7 @@ def video_checkpoint(task, tmp_path_factory):
     from motif.backbone import load_backbone
     from motif.concepts import ConceptStandardizer
     from motif.checkpoint import save_motif_checkpoint
-    from motif.video import write_video
+    from motif.video import VideoWindowSettings, write_video
 
     folder = tmp_path_factory.mktemp("explain_video")
     name = register_tiny_model(folder / "configs")
@@ -276,7 +276,8 @@ def video_checkpoint(task, tmp_path_factory):
         folder / "best.ckpt", model=task["model"], model_kwargs={"num_concepts": len(CONCEPT_NAMES),
                                                                  "num_classes": len(CLASS_NAMES), "dropout": 0.0},
         class_names=CLASS_NAMES, concept_names=CONCEPT_NAMES, text_embeddings=backbone.encode_text(CONCEPT_NAMES),
-        standardizer=standardizer, video={"window_size": 4, "frames_per_window": 2, "frame_sampling": "uniform"},
+        standardizer=standardizer,
+        video=VideoWindowSettings(window_size=4, frames_per_window=2, frame_sampling="uniform"),
         backbone=backbone.identity, config={})
     rng = np.random.default_rng(0)
     frames = [np.full((40, 56, 3), (10 * i) % 255, np.uint8) + rng.integers(0, 30, (40, 56, 3), dtype=np.uint8)

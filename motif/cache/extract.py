@@ -171,7 +171,7 @@ class _Decoder(threading.Thread):
 def iter_video_embeddings(
     records: Sequence[Any],
     backbone: Any,
-    video_cfg: Any,
+    settings: VideoWindowSettings,
     *,
     resize_at_decode: bool = True,
     on_skip: Callable[[Any, VideoError], None] | None = None,
@@ -181,7 +181,7 @@ def iter_video_embeddings(
     """Window embeddings of each video, in the order of ``records``.
 
     records: objects with ``video_id``, ``path`` and ``label`` (VideoRecord); backbone: a Backbone;
-    video_cfg: the ``video`` config (window plan, frame choice, backend). Videos the video layer
+    settings: the window plan, frame choice and decoding (the ``video`` config). Videos the video layer
     rejects (missing, empty, corrupt, too short, no fps) and videos whose embeddings are not finite
     (``NonFiniteEmbeddingsError``) are passed to ``on_skip(record, error)`` and left out.
     Embeddings of a window are the mean of its frames' embeddings (not normalised).
@@ -192,7 +192,6 @@ def iter_video_embeddings(
     OpenMP workers). None = 0 for a CPU backbone, 1 otherwise. prefetch_chunks: chunks of frames
     buffered per decoding thread.
     """
-    settings = VideoWindowSettings.from_config(video_cfg)
     jobs = list(enumerate(records))
     if decode_threads is None:
         decode_threads = 0 if torch.device(backbone.device).type == "cpu" else 1
@@ -288,7 +287,7 @@ def iter_video_embeddings(
 def extract_embeddings(
     records: Iterable[Any],
     backbone: Any,
-    video_cfg: Any,
+    settings: VideoWindowSettings,
     cache: Any,
     *,
     skip_report: Any = None,
@@ -322,7 +321,7 @@ def extract_embeddings(
         bar.update(1)
 
     last_flush = time.perf_counter()
-    videos = iter_video_embeddings(todo, backbone, video_cfg, resize_at_decode=resize_at_decode, on_skip=skip,
+    videos = iter_video_embeddings(todo, backbone, settings, resize_at_decode=resize_at_decode, on_skip=skip,
                                    decode_threads=decode_threads)
     try:
         for video in videos:
