@@ -100,7 +100,8 @@ def test_probes_run_with_padding_and_every_variant_shape(variant):
 def test_evaluate_run_writes_the_meaning_headline_for_the_evidence_variant(tmp_path):
     """Every meaning key in headline.json; attention interventions pick concepts (not channels)."""
     from motif.evaluation import evaluate_run, write_evaluation
-    from motif.evaluation.evaluate import EvalVideo, GroundTruth
+    from motif.evaluation.evaluate import GroundTruth
+    from motif.sequences import ConceptSequence
 
     _, evidence, mean, std = models()
     generator = torch.Generator().manual_seed(4)
@@ -109,7 +110,7 @@ def test_evaluate_run_writes_the_meaning_headline_for_the_evidence_variant(tmp_p
         visible = torch.rand(length, C, generator=generator) > 0.6
         raw = torch.where(visible, 0.4, 0.05)
         spans = torch.stack([torch.arange(length), torch.arange(1, length + 1)], 1).float()
-        videos.append(EvalVideo((raw - mean) / std, i % 3, spans, f"v{i}"))
+        videos.append(ConceptSequence(f"v{i}", (raw - mean) / std, i % 3, spans))
         truth.append(visible)
     result = evaluate_run(evidence, videos, class_names=["x", "y", "z"], concept_names=list("abcd"),
                           ground_truth=GroundTruth(window_concepts=truth, class_concepts=[[0], [1], [2, 3]]),

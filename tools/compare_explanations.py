@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         index = matches[0]
         model, names = item.checkpoint.model, item.checkpoint.concept_names
         with torch.no_grad():
-            out = model(item.test[index].x[None].float())
+            out = model(item.test[index].concepts[None].float())
             explanation = explain(model, out)
         rows.append({"run": run, "model": model.variant_spec.display_name, "names": names,
                      "classes": item.checkpoint.class_names,

@@ -33,7 +33,6 @@ class VideoEmbeddings:
 
     video_id: str
     path: str
-    label: int
     embeddings: Tensor
     spans: Tensor
     num_frames: int
@@ -180,7 +179,7 @@ def iter_video_embeddings(
 ) -> Iterator[VideoEmbeddings]:
     """Window embeddings of each video, in the order of ``records``.
 
-    records: objects with ``video_id``, ``path`` and ``label`` (VideoRecord); backbone: a Backbone;
+    records: the videos (``VideoRecord``: ``video_id`` and ``path`` are read); backbone: a Backbone;
     settings: the window plan, frame choice and decoding (the ``video`` config). Videos the video layer
     rejects (missing, empty, corrupt, too short, no fps) and videos whose embeddings are not finite
     (``NonFiniteEmbeddingsError``) are passed to ``on_skip(record, error)`` and left out.
@@ -247,8 +246,8 @@ def iter_video_embeddings(
                     on_skip(start.record, NonFiniteEmbeddingsError(
                         start.record.path, f"{bad} non-finite value(s) in the window embeddings"))
                 continue
-            yield VideoEmbeddings(start.record.video_id, str(start.record.path), int(start.record.label),
-                                  embeddings, start.spans, start.num_frames, start.fps)
+            yield VideoEmbeddings(start.record.video_id, str(start.record.path), embeddings, start.spans,
+                                  start.num_frames, start.fps)
 
     try:
         for item in messages:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +17,7 @@ from motif.explain.sequence import ExplanationError, VideoExplanation, explain_s
 from motif.explain.intervention_syntax import parse_interventions
 from motif.explain.outputs import write_explanation
 from motif.checkpoint import MotifCheckpoint, load_motif_checkpoint
+from motif.data import VideoRecord
 from motif.video import VideoError, VideoNotFoundError, VideoWindowSettings, open_video
 
 log = logging.getLogger(__name__)
@@ -24,19 +25,13 @@ log = logging.getLogger(__name__)
 THUMBNAIL_HEIGHT = 90
 
 
-@dataclass(frozen=True)
-class _VideoRecord:
-    video_id: str
-    path: str
-    label: int = -1
-
-
 def embed_video(path: str | Path, backbone: Backbone, settings: VideoWindowSettings, video_id: str
                 ) -> tuple[Tensor, Tensor]:
     """Window embeddings [T, D] and spans [T, 2] (s) of one video, exactly as the embedding cache
     computes them. Raises the video layer's typed ``VideoError`` for a bad file."""
     failures: list[VideoError] = []
-    videos = list(iter_video_embeddings([_VideoRecord(video_id, str(path))], backbone, settings,
+    record = VideoRecord(video_id, str(path), label=0, split="test")  # its class is unknown; embedding reads none
+    videos = list(iter_video_embeddings([record], backbone, settings,
                                         on_skip=lambda record, error: failures.append(error)))
     if failures:
         raise failures[0]
