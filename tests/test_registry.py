@@ -112,6 +112,12 @@ def test_window_settings_that_form_no_plan_are_a_config_error():
         load_config(SYNTHETIC, ["video.stride=two"])
 
 
+def test_window_settings_of_a_plain_config_are_checked_by_the_type():
+    with pytest.raises(ConfigError, match=r"Config section 'video' is invalid: .*video backend 'ffmpeg'"):
+        window_settings_of(OmegaConf.create({"video": {"backend": "ffmpeg"}}))
+    assert window_settings_of(OmegaConf.create({"video": {"window_size": 3}})) == VideoWindowSettings(window_size=3)
+
+
 def test_every_frame_sampling_mode_plans_every_window():
     for name, mode in FRAME_SAMPLING.items():
         plan = VideoWindowSettings(window_size=5, frames_per_window=3, frame_sampling=name).plan(23, 10.0, "clip")
