@@ -1,6 +1,6 @@
 """Do the explanations mean what they say? Every bottleneck variant, several seeds, two tasks; prints one JSON.
 
-    python benchmarks/bench_meaning.py [--seeds 0 1 2] [--variants motif evidence full space_time]
+    python benchmarks/bench_meaning.py [--seeds 0 1 2] [--variants motif full space_time evidence]
         [--tasks world relative] [--out runs/meaning] [key=value ...]
 
 Tasks:
@@ -37,8 +37,9 @@ from motif.evaluation import evaluate_run
 from motif.evaluation.evaluate import json_safe
 from motif.evaluation.test_sets import load_test_set
 from motif.logs import configure_logging
-from motif.world.order_task import make_order_task, order_oracle_accuracy, position_rule_accuracy
+from motif.model.variants import MODEL_VARIANTS
 from motif.training.experiment import train_and_evaluate
+from motif.world.order_task import make_order_task, order_oracle_accuracy, position_rule_accuracy
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {"world": REPO / "configs" / "synthetic.yaml", "relative": REPO / "configs" / "synthetic_order_relative.yaml"}
@@ -109,7 +110,7 @@ def rules(overrides: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=["motif", "evidence", "full", "space_time"])
+    parser.add_argument("--variants", nargs="+", default=list(MODEL_VARIANTS), choices=list(MODEL_VARIANTS))
     parser.add_argument("--tasks", nargs="+", default=["world", "relative"], choices=sorted(CONFIGS))
     parser.add_argument("--out", default="runs/meaning", help="folder of the runs")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides for every run")

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from motif.concepts import ConceptStandardizer
 from motif.model import TemporalConceptBottleneck
+from motif.video import VideoWindowSettings
 
 CHECKPOINT_FORMAT = "motif-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -29,7 +30,8 @@ class MotifCheckpoint:
     """A trained bottleneck with its vocabulary, preprocessing and provenance.
 
     text_embeddings: [C, D] concept text embeddings (None for tasks without a text encoder);
-    video: window plan settings; backbone: open_clip identity; config: the resolved run config.
+    video: how the training videos were cut into windows and decoded (None for tasks without videos);
+    backbone: open_clip identity; config: the resolved run config.
     """
 
     model: TemporalConceptBottleneck
@@ -38,7 +40,7 @@ class MotifCheckpoint:
     concept_names: list[str]
     text_embeddings: Tensor | None
     standardizer: ConceptStandardizer
-    video: dict
+    video: VideoWindowSettings | None
     backbone: dict
     config: dict
     metrics: dict
@@ -46,9 +48,9 @@ class MotifCheckpoint:
 
 def save_motif_checkpoint(path: str | Path, *, model: TemporalConceptBottleneck, model_kwargs: dict,
                           class_names: list[str], concept_names: list[str], text_embeddings: Tensor | None,
-                          standardizer: ConceptStandardizer, video: dict, backbone: dict, config: dict,
-                          metrics: dict | None = None) -> Path:
-    """Write a checkpoint atomically (temp file, then rename)."""
+                          standardizer: ConceptStandardizer, video: VideoWindowSettings | None, backbone: dict,
+                          config: dict, metrics: dict | None = None) -> Path:
+    """Write a checkpoint atomically (temp file, then rename). ``video`` is stored as a plain dict."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
@@ -60,7 +62,7 @@ def save_motif_checkpoint(path: str | Path, *, model: TemporalConceptBottleneck,
         "concept_names": list(concept_names),
         "text_embeddings": None if text_embeddings is None else text_embeddings.detach().cpu().float(),
         "standardizer": {k: v.detach().cpu() for k, v in standardizer.state_dict().items()},
-        "video": dict(video),
+        "video": None if video is None else video.as_dict(),
         "backbone": dict(backbone),
         "config": config,
         "metrics": dict(metrics or {}),
@@ -91,5 +93,13 @@ def load_motif_checkpoint(path: str | Path, map_location: str | torch.device = "
     standardizer = ConceptStandardizer.from_state_dict(payload["standardizer"])
     return MotifCheckpoint(model=model, model_kwargs=payload["model_kwargs"], class_names=payload["class_names"],
                            concept_names=payload["concept_names"], text_embeddings=payload["text_embeddings"],
-                           standardizer=standardizer, video=payload["video"], backbone=payload["backbone"],
-                           config=payload["config"], metrics=payload["metrics"])
+                           standardizer=standardizer, video=_window_settings(payload["video"]),
+                           backbone=payload["backbone"], config=payload["config"], metrics=payload["metrics"])
+
+
+def _window_settings(stored: dict | None) -> VideoWindowSettings | None:
+    """The stored window settings as their type. Checkpoints of tasks without videos hold None (older
+    ones a dict without window settings, such as {"unit": "window"})."""
+    if not stored or "window_size" not in stored:
+        return None
+    return VideoWindowSettings.from_dict(stored)

@@ -18,32 +18,22 @@ import yaml
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from motif.data.annotations import DATASET_FORMATS
+from motif.model.variants import ATTENTION_IMPLEMENTATIONS, MODEL_VARIANTS
+from motif.registry import Registry, UnknownChoiceError, choices_hint
+from motif.video.plan import FRAME_SAMPLING
+from motif.video.settings import VIDEO_BACKENDS, VideoWindowSettings
+
 
 class ConfigError(ValueError):
     """A config file or override is invalid; the message names the key or file and the fix."""
 
 
 @dataclass
-class VideoConfig:
-    """How videos are cut into windows and decoded (spec section 1)."""
-
-    backend: str = "auto"  # auto | decord | pyav
-    window_size: int = 8
-    stride: Optional[int] = None  # None = window_size (non-overlapping)
-    frames_per_window: int = 1
-    frame_sampling: str = "center"  # center | uniform | random | all
-    seed: int = 0
-    num_threads: int = 1
-    min_frames: int = 2
-    fps_override: Optional[float] = None
-    chunk_windows: int = 16
-
-
-@dataclass
 class SyntheticOrderConfig:
     """The synthetic order task of spec section 8 (features generated from a seed, no files)."""
 
-    variant: str = "five"  # five | pairs | relative
+    variant: str = "five"  # a name of ORDER_TASK_VARIANTS
     num_videos: int = 600
     feature_dim: int = 1024
     num_concepts: int = 64
@@ -62,7 +52,7 @@ class DataConfig:
     (``val_fraction``, stratified, seeded by ``val_seed``) when the dataset has none.
     """
 
-    format: str = "list"  # list | csv | folder | ucf101 | hmdb51 | ssv2 | breakfast | synthetic_order
+    format: str = "list"  # a name of motif.data.annotations.DATASET_FORMATS
     root: str = MISSING
     train_list: Optional[str] = None
     val_list: Optional[str] = None
@@ -95,7 +85,7 @@ class ConceptsConfig:
 @dataclass
 class CacheConfig:
     dir: str = "cache"
-    mode: str = "cache"  # cache | stream
+    mode: str = "cache"  # a name of CACHE_MODES
     num_workers: int = 0
 
 
@@ -103,13 +93,13 @@ class CacheConfig:
 class ModelConfig:
     """The temporal concept bottleneck (spec section 3)."""
 
-    variant: str = "motif"  # motif | full | space_time | evidence
+    variant: str = "motif"  # a name of motif.model.variants.MODEL_VARIANTS
     num_layers: int = 1
     head_dim: int = 1
     dropout: float = 0.1
     tau: float = 1.0
     ffn_hidden: int = 1
-    attention_impl: str = "fast"  # fast | explicit
+    attention_impl: str = "fast"  # a name of motif.model.variants.ATTENTION_IMPLEMENTATIONS
 
 
 @dataclass
@@ -146,7 +136,7 @@ class TrainerConfig:
 
 @dataclass
 class WandbConfig:
-    mode: str = "auto"  # auto | online | offline | disabled ; auto = online with an API key, else offline
+    mode: str = "auto"  # a name of WANDB_MODES
     project: str = "motif"
     entity: Optional[str] = None
     name: Optional[str] = None
@@ -181,12 +171,12 @@ class DiscoveryConfig:
     over the OpenAI-compatible chat-completions API, select the ones the backbone detects in the
     training windows and that separate classes."""
 
-    mode: str = "both"  # propose | select | both
+    mode: str = "both"  # a name of DISCOVERY_MODES
     endpoint: str = "http://localhost:8000/v1"
     model: str = "Qwen/Qwen2.5-VL-7B-Instruct"
     api_key_env: str = "OPENAI_API_KEY"
-    input: str = "frames"  # frames | text (class names only, for language models without vision)
-    structured_output: str = "json_schema"  # json_schema | json_object | none
+    input: str = "frames"  # a name of DISCOVERY_INPUTS (text: for language models without vision)
+    structured_output: str = "json_schema"  # a name of STRUCTURED_OUTPUTS
     vocabulary: Optional[str] = None  # extra candidate phrases (a bank file), used by select
     videos_per_class: int = 4
     frames_per_video: int = 6
@@ -213,7 +203,7 @@ class RunConfig:
     name: str = "run"
     output_dir: str = "runs"
     seed: int = 0
-    video: VideoConfig = field(default_factory=VideoConfig)
+    video: VideoWindowSettings = field(default_factory=VideoWindowSettings)
     data: DataConfig = field(default_factory=DataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     concepts: ConceptsConfig = field(default_factory=ConceptsConfig)
@@ -226,19 +216,26 @@ class RunConfig:
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
 
 
-_CHOICES = {
-    "video.backend": ("auto", "decord", "pyav"),
-    "video.frame_sampling": ("center", "uniform", "random", "all"),
-    "data.format": ("list", "csv", "folder", "ucf101", "hmdb51", "ssv2", "breakfast", "synthetic_order"),
-    "data.synthetic.variant": ("five", "pairs", "relative"),
-    "cache.mode": ("cache", "stream"),
-    "model.variant": ("motif", "full", "space_time", "evidence"),
-    "model.attention_impl": ("fast", "explicit"),
-    "logger.wandb.mode": ("auto", "online", "offline", "disabled"),
-    "discovery.mode": ("propose", "select", "both"),
-    "discovery.input": ("frames", "text"),
-    "discovery.structured_output": ("json_schema", "json_object", "none"),
-}
+# Choice lists that the config itself owns (their consumers sit above it).
+ORDER_TASK_VARIANTS: Registry[str] = Registry("synthetic order task", key="data.synthetic.variant", entries={
+    "five": "five temporal patterns", "pairs": "time-mirrored pairs", "relative": "A then B vs B then A"})
+CACHE_MODES: Registry[str] = Registry("cache mode", key="cache.mode", entries={
+    "cache": "embeddings stored on disk and reused", "stream": "embedded on the fly, nothing written"})
+WANDB_MODES: Registry[str] = Registry("wandb mode", key="logger.wandb.mode", entries={
+    "auto": "online with an API key, else offline", "online": "sync while training",
+    "offline": "write a local run to sync later", "disabled": "no wandb run"})
+DISCOVERY_MODES: Registry[str] = Registry("discovery mode", key="discovery.mode", entries={
+    "propose": "ask the vision-language model for phrases", "select": "keep the detected, separating phrases",
+    "both": "propose, then select"})
+DISCOVERY_INPUTS: Registry[str] = Registry("discovery input", key="discovery.input", entries={
+    "frames": "frames of the training videos", "text": "class names only"})
+STRUCTURED_OUTPUTS: Registry[str] = Registry("structured output", key="discovery.structured_output", entries={
+    "json_schema": "a JSON schema", "json_object": "any JSON object", "none": "free text"})
+
+# Every key whose value names a choice: the registry of the choices (``registry.key`` is the key).
+_CHOICES: dict[str, Registry] = {registry.key: registry for registry in (
+    VIDEO_BACKENDS, FRAME_SAMPLING, DATASET_FORMATS, ORDER_TASK_VARIANTS, CACHE_MODES, MODEL_VARIANTS,
+    ATTENTION_IMPLEMENTATIONS, WANDB_MODES, DISCOVERY_MODES, DISCOVERY_INPUTS, STRUCTURED_OUTPUTS)}
 
 
 @dataclass(frozen=True)
@@ -280,6 +277,7 @@ _RANGES = {
     "video.min_frames": AT_LEAST_ONE,
     "video.fps_override": POSITIVE,
     "video.chunk_windows": AT_LEAST_ONE,
+    "video.resize": AT_LEAST_ONE,
     "data.splits": AT_LEAST_ONE,
     "data.val_fraction": Range(0, 1, high_open=True),
     "data.val_seed": NON_NEGATIVE,
@@ -389,10 +387,13 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
 
 
 def _check_choices(cfg: DictConfig) -> None:
-    for key, allowed in _CHOICES.items():
+    for key, registry in _CHOICES.items():
         value = OmegaConf.select(cfg, key)
-        if value not in allowed:
-            raise ConfigError(f"Config key '{key}' is '{value}'; choose one of {', '.join(allowed)}.")
+        try:
+            registry[value]
+        except UnknownChoiceError as error:
+            raise ConfigError(f"Config key '{key}' is '{value}'; {choices_hint(error.choices, error.suggestion)}"
+                              ) from None
 
 
 def numeric_keys() -> list[str]:
@@ -411,6 +412,10 @@ def _check_ranges(cfg: DictConfig) -> None:
     if synthetic.min_windows > synthetic.max_windows:
         raise ConfigError(f"Config key 'data.synthetic.min_windows' is {synthetic.min_windows}, more than "
                           f"'data.synthetic.max_windows' ({synthetic.max_windows}).")
+    variant = MODEL_VARIANTS[cfg.model.variant]
+    if variant.max_layers is not None and cfg.model.num_layers > variant.max_layers:
+        raise ConfigError(f"Config key 'model.num_layers' is {cfg.model.num_layers}; model.variant "
+                          f"'{cfg.model.variant}' takes at most {variant.max_layers} ({variant.description}).")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
@@ -441,7 +446,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     _check_choices(cfg)
     _check_ranges(cfg)
     missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing and cfg.data.format != "synthetic_order":
+    if missing and DATASET_FORMATS[cfg.data.format].has_videos:
         raise ConfigError(f"Config key(s) {', '.join(missing)} must be set (in the YAML file or as key=value).")
     return cfg
 
@@ -455,6 +460,15 @@ def save_config(cfg: DictConfig, path: str | Path) -> None:
 def config_to_dict(cfg: DictConfig) -> dict:
     """Resolved plain-Python dict (for checkpoints and loggers)."""
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)  # type: ignore[return-value]
+
+
+def window_settings_of(cfg: DictConfig) -> VideoWindowSettings:
+    """The ``video`` section as the settings object that extraction, the cache key, the checkpoint and
+    explanation use. Raises ConfigError for settings that do not form a window plan."""
+    try:
+        return VideoWindowSettings(**OmegaConf.to_container(cfg.video, resolve=True))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"Config section 'video' is invalid: {exc}") from exc
 
 
 def run_dir_of(cfg: DictConfig) -> Path:

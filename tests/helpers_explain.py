@@ -86,7 +86,7 @@ def save_video_checkpoint(folder: Path, model: TemporalConceptBottleneck) -> dic
     from motif.backbone import load_backbone
     from motif.checkpoint import save_motif_checkpoint
     from motif.concepts import ConceptStandardizer
-    from motif.video import write_video
+    from motif.video import VideoWindowSettings, write_video
 
     name = register_tiny_model(folder / "configs")
     backbone = load_backbone(name, str(save_tiny_weights(folder / "tiny.pt", name)), device="cpu")
@@ -95,7 +95,8 @@ def save_video_checkpoint(folder: Path, model: TemporalConceptBottleneck) -> dic
         folder / "best.ckpt", model=model, model_kwargs={"num_concepts": len(CONCEPT_NAMES),
                                                          "num_classes": len(CLASS_NAMES), "dropout": 0.0},
         class_names=CLASS_NAMES, concept_names=CONCEPT_NAMES, text_embeddings=backbone.encode_text(CONCEPT_NAMES),
-        standardizer=standardizer, video={"window_size": 4, "frames_per_window": 2, "frame_sampling": "uniform"},
+        standardizer=standardizer,
+        video=VideoWindowSettings(window_size=4, frames_per_window=2, frame_sampling="uniform"),
         backbone=backbone.identity, config={})
     rng = np.random.default_rng(0)
     frames = [np.full((40, 56, 3), (10 * i) % 255, np.uint8) + rng.integers(0, 30, (40, 56, 3), dtype=np.uint8)

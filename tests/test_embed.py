@@ -16,7 +16,7 @@ import yaml
 from helpers_backbone import make_local_dir, register_tiny_model
 from motif.backbone import load_backbone
 from motif.cache import EmbeddingCache
-from motif.config import load_config
+from motif.config import load_config, window_settings_of
 from motif.video import write_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def dataset(tmp_path_factory):
 def _cache(root: Path, cache_dir: Path) -> EmbeddingCache:
     cfg = load_config(root / "embed.yaml", [f"cache.dir={cache_dir}"])
     backbone = load_backbone(cfg.backbone.model, cfg.backbone.pretrained, device="cpu")
-    return EmbeddingCache.for_backbone(cache_dir, backbone, cfg.video, writer="check")
+    return EmbeddingCache.for_backbone(cache_dir, backbone, window_settings_of(cfg), writer="check")
 
 
 def test_embed_tool_fills_the_cache_and_resumes(dataset, tmp_path, capsys):

@@ -14,10 +14,11 @@ import pytest
 import torch
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
-from motif.evaluation import (EvalVideo, GroundTruth, evaluate_run, faithfulness_curves, prepare_chunks,
-                              summarise_splits, write_evaluation)
+from motif.evaluation import (GroundTruth, evaluate_run, faithfulness_curves, prepare_chunks, summarise_splits,
+                              write_evaluation)
 from motif.model.corrections import apply_cell_edits, corrective_edits
 from motif.evaluation.evaluate import json_safe
+from motif.sequences import ConceptSequence
 from motif.evaluation.faithfulness import PerVideoAttentionIntervention, edited_logits, selection_masks
 from motif.evaluation.metrics import classifier_sparsity, concept_recovery, temporal_localisation
 from motif.stats import roc_auc_per_column
@@ -188,8 +189,8 @@ def test_localisation_and_recovery_by_hand():
 # --- evaluate_run and its outputs ------------------------------------------------------------------------------
 
 
-def _test_videos(task) -> list[EvalVideo]:
-    return [EvalVideo(x, y, spans_of(len(x)), f"video{i}")
+def _test_videos(task) -> list[ConceptSequence]:
+    return [ConceptSequence(f"video{i}", x, int(y), spans_of(len(x)))
             for i, (x, y) in enumerate(zip(task["test_x"], task["test_y"]))]
 
 

@@ -29,9 +29,9 @@ def evidence_model(*, seed: int = 0, dtype=torch.float64, impl: str = "fast", nu
     std = torch.rand(num_concepts, dtype=dtype) * 0.1 + 0.02
     model.set_input_statistics(mean, std)
     with torch.no_grad():
-        model.evidence.position_bias.uniform_(-2.0, 2.0)
-        model.evidence.raw_scale.uniform_(-1.0, 2.0)
-        model.evidence.raw_threshold.uniform_(-3.0, 1.0)
+        model.encoder.position_bias.uniform_(-2.0, 2.0)
+        model.encoder.raw_scale.uniform_(-1.0, 2.0)
+        model.encoder.raw_threshold.uniform_(-3.0, 1.0)
     model.stats = (mean, std)
     return model
 
@@ -118,11 +118,11 @@ def test_relative_order_is_expressible():
     pair sits, which a single channel per concept summing past and present could not."""
     model = TemporalConceptBottleneck(2, K, variant="evidence", tau=16.0).double().eval()   # near-max pooling
     with torch.no_grad():
-        model.evidence.position_bias.zero_()
-        model.evidence.position_bias[:, :, 1:7] = 6.0     # attend to the last (next) six windows
-        model.evidence.raw_scale.fill_(0.5413)         # softplus = 1
-        model.evidence.raw_threshold.fill_(-9.0)       # threshold ~ 0
-        model.evidence.evidence_offset.zero_()          # X is the evidence itself
+        model.encoder.position_bias.zero_()
+        model.encoder.position_bias[:, :, 1:7] = 6.0     # attend to the last (next) six windows
+        model.encoder.raw_scale.fill_(0.5413)         # softplus = 1
+        model.encoder.raw_threshold.fill_(-9.0)       # threshold ~ 0
+        model.encoder.evidence_offset.zero_()          # X is the evidence itself
         model.classifier.weight.zero_()
         model.classifier.bias.zero_()
         views = model.views
@@ -190,8 +190,8 @@ def test_concept_interventions_edit_every_view_of_a_concept():
 def test_identity_attention_intervention_turns_the_temporal_views_into_the_present():
     model = evidence_model()
     with torch.no_grad():
-        model.evidence.raw_scale.copy_(model.evidence.raw_scale[:1].expand_as(model.evidence.raw_scale))
-        model.evidence.raw_threshold.copy_(model.evidence.raw_threshold[:1].expand_as(model.evidence.raw_threshold))
+        model.encoder.raw_scale.copy_(model.encoder.raw_scale[:1].expand_as(model.encoder.raw_scale))
+        model.encoder.raw_threshold.copy_(model.encoder.raw_threshold[:1].expand_as(model.encoder.raw_threshold))
     x = standardise(raw_scores(2, 11), model)
     z = model(x, attention_intervention=AttentionIntervention("identity")).concepts.unflatten(-1, (3, C))
     torch.testing.assert_close(z[:, :, 1], z[:, :, 0])
@@ -220,7 +220,7 @@ def test_input_statistics_set_the_evidence_and_the_starting_thresholds():
     model.set_input_statistics(mean, std)
     raw = raw_scores(2, 8)
     x = (raw - mean) / std
-    torch.testing.assert_close(model.evidence.evidence(x), raw / std)
+    torch.testing.assert_close(model.encoder.evidence(x), raw / std)
     torch.testing.assert_close(model(x).concepts[..., :C], (x - 1.0).clamp_min(0.0), atol=1e-6, rtol=1e-6)
     with pytest.raises(ValueError, match="statistics"):
         model.set_input_statistics(mean[:2], std)

@@ -29,7 +29,7 @@ def test_evidence_run_stores_its_input_statistics_in_the_checkpoint(tmp_path):
     metrics = train_and_evaluate(cfg)
     checkpoint = load_motif_checkpoint(tmp_path / "run" / "best.ckpt")
     model, standardizer = checkpoint.model, checkpoint.standardizer
-    torch.testing.assert_close(model.evidence.evidence_offset, standardizer.mean / standardizer.std)
+    torch.testing.assert_close(model.encoder.evidence_offset, standardizer.mean / standardizer.std)
     data = prepare_data(cfg, 1, tmp_path / "run")
     correct = 0
     with torch.no_grad():

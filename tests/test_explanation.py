@@ -22,7 +22,7 @@ def trained_looking_model(tau: float, seed: int, num_concepts: int = 7, num_clas
     with torch.no_grad():
         model.classifier.weight.uniform_(0.0, 3.0)
         model.classifier.bias.uniform_(-2.0, 2.0)
-        model.concept_head.shift.uniform_(0.0, 1.0)
+        model.encoder.concept_head.shift.uniform_(0.0, 1.0)
     return model
 
 

@@ -35,7 +35,7 @@ def models():
     torch.manual_seed(0)
     published = TemporalConceptBottleneck(C, 3, variant="motif").eval()
     with torch.no_grad():
-        published.concept_head.shift.fill_(5.0)          # concepts "on" unless strongly negative
+        published.encoder.concept_head.shift.fill_(5.0)          # concepts "on" unless strongly negative
     evidence = TemporalConceptBottleneck(C, 3, variant="evidence").eval()
     mean, std = torch.full((C,), 0.2), torch.full((C,), 0.05)
     evidence.set_input_statistics(mean, std)
@@ -100,7 +100,8 @@ def test_probes_run_with_padding_and_every_variant_shape(variant):
 def test_evaluate_run_writes_the_meaning_headline_for_the_evidence_variant(tmp_path):
     """Every meaning key in headline.json; attention interventions pick concepts (not channels)."""
     from motif.evaluation import evaluate_run, write_evaluation
-    from motif.evaluation.evaluate import EvalVideo, GroundTruth
+    from motif.evaluation.evaluate import GroundTruth
+    from motif.sequences import ConceptSequence
 
     _, evidence, mean, std = models()
     generator = torch.Generator().manual_seed(4)
@@ -109,7 +110,7 @@ def test_evaluate_run_writes_the_meaning_headline_for_the_evidence_variant(tmp_p
         visible = torch.rand(length, C, generator=generator) > 0.6
         raw = torch.where(visible, 0.4, 0.05)
         spans = torch.stack([torch.arange(length), torch.arange(1, length + 1)], 1).float()
-        videos.append(EvalVideo((raw - mean) / std, i % 3, spans, f"v{i}"))
+        videos.append(ConceptSequence(f"v{i}", (raw - mean) / std, i % 3, spans))
         truth.append(visible)
     result = evaluate_run(evidence, videos, class_names=["x", "y", "z"], concept_names=list("abcd"),
                           ground_truth=GroundTruth(window_concepts=truth, class_concepts=[[0], [1], [2, 3]]),

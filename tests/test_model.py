@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from motif.world.order_task import make_order_task
 from motif.model import (
-    VARIANTS,
+    MODEL_VARIANTS,
     AttentionIntervention,
     ConceptIntervention,
     NonNegativeLinear,
@@ -48,6 +48,12 @@ def make_model(num_concepts: int = 6, num_classes: int = 4, *, seed: int = 0, dt
     return model
 
 
+def layers_for(variant: str, wanted: int) -> int:
+    """``wanted`` layers, or as many as the variant takes."""
+    most = MODEL_VARIANTS[variant].max_layers
+    return wanted if most is None else min(wanted, most)
+
+
 def output_tensors(out) -> dict[str, torch.Tensor]:
     return {"concepts": out.concepts, "window_logits": out.window_logits, "logits": out.logits,
             "pooled_concepts": out.pooled_concepts}
@@ -64,7 +70,7 @@ def test_positional_encoding_formula_and_prefix():
     assert torch.equal(sinusoidal_encoding(50, 7, dtype=torch.float64), pe[:50])   # computed for T, no table
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", MODEL_VARIANTS.names())
 def test_any_number_of_windows(variant):
     model = make_model(num_concepts=4, num_classes=3, variant=variant)
     x, padding_mask = make_inputs([2500, 2200], 4)
@@ -75,12 +81,12 @@ def test_any_number_of_windows(variant):
 
 # --------------------------------------------------------------------------- fast vs explicit
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", MODEL_VARIANTS.names())
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
 def test_fast_and_explicit_paths_agree(variant, dtype, tolerance):
     """Outputs and every parameter gradient agree (float64 to 1e-10, float32 to 1e-5), with padding
     and one fully padded video in the batch."""
-    layers = 1 if variant == "evidence" else 2   # "evidence" has one temporal pooling stage
+    layers = layers_for(variant, 2)
     fast = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=2, ffn_hidden=3, variant=variant,
                       dtype=dtype)
     explicit = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=2, ffn_hidden=3,
@@ -129,10 +135,10 @@ def test_fast_path_stores_no_attention_maps():
 
 # --------------------------------------------------------------------------- padding
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", MODEL_VARIANTS.names())
 @pytest.mark.parametrize("impl", ["fast", "explicit"])
 def test_appending_padding_changes_nothing(variant, impl):
-    model = make_model(num_concepts=6, num_layers=1 if variant == "evidence" else 2, variant=variant,
+    model = make_model(num_concepts=6, num_layers=layers_for(variant, 2), variant=variant,
                        attention_impl=impl)
     x, _ = make_inputs([11], 6, seed=1)
     padded, padding_mask = make_inputs([11, 23], 6, seed=2)
@@ -176,7 +182,7 @@ def test_key_validity_keeps_softmax_rows_non_empty():
 def test_attention_of_a_concept_depends_only_on_its_normalised_input(impl):
     """Change the normalised input of every concept but c: c's attention output and map stay the same."""
     model = make_model(num_concepts=8, head_dim=2)
-    attention, concept, others = model.layers[0].attention, 3, [0, 1, 2, 4, 5, 6, 7]
+    attention, concept, others = model.encoder.layers[0].attention, 3, [0, 1, 2, 4, 5, 6, 7]
     _, padding_mask = make_inputs([14, 9], 8)
     generator = torch.Generator().manual_seed(0)
     y = torch.randn(2, 14, 8, generator=generator)
@@ -197,7 +203,7 @@ def test_maps_in_every_layer_depend_only_on_the_concepts_normalised_input():
     x, padding_mask = make_inputs([14, 9], 8)
     concept, others = 3, [0, 1, 2, 4, 5, 6, 7]
     clean = model(x, padding_mask, return_attention=True).attentions
-    for layer_index, layer in enumerate(model.layers):
+    for layer_index, layer in enumerate(model.encoder.layers):
         noise = torch.randn(2, 14, 8, generator=torch.Generator().manual_seed(layer_index))
         noise[..., concept] = 0.0
         handle = layer.norm_attention.register_forward_hook(lambda module, args, output: output + noise)
@@ -248,8 +254,8 @@ def test_identity_attention_makes_each_window_attend_to_itself():
         assert torch.equal(maps[b, [1, 4], :length], torch.eye(10)[:length].expand(2, length, 10))
     torch.testing.assert_close(maps[:, [0, 2, 3, 5]], clean.attentions[0][:, [0, 2, 3, 5]])
     # With identity maps, the attention output of a concept is its own value at each window.
-    attention = model.layers[0].attention
-    y = model.layers[0].norm_attention(x + sinusoidal_encoding(10, 6))
+    attention = model.encoder.layers[0].attention
+    y = model.encoder.layers[0].norm_attention(x + sinusoidal_encoding(10, 6))
     _, _, value = attention.project(y)
     out_att, _ = attention(y, key_validity(padding_mask), intervention=AttentionIntervention("identity"),
                            query_valid=~padding_mask)
@@ -363,7 +369,7 @@ def test_classifier_is_a_module_kept_non_negative_by_projection():
 
 def test_attention_heads_of_full_variant():
     assert [attention_heads(c) for c in (16, 12, 9, 10, 7, 200)] == [8, 6, 3, 2, 1, 8]
-    assert make_model(num_concepts=12, variant="full").layers[0].num_heads == 6
+    assert make_model(num_concepts=12, variant="full").encoder.layers[0].num_heads == 6
 
 
 def test_bad_configuration_and_inputs_are_named():

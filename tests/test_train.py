@@ -153,7 +153,7 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     assert len(list((tmp_path / "ddp" / "wandb").glob("offline-run-*"))) == 1  # rank 0 logs once
     assert results["ddp"] == results["single"]
     single, ddp = (torch.load(tmp_path / n / "best.ckpt", weights_only=True)["state_dict"] for n in ("single", "ddp"))
-    key_bias = "layers.0.attention.qkv_bias"  # [query, key, value] biases; scores do not depend on the key bias
+    key_bias = "encoder.layers.0.attention.qkv_bias"  # [query, key, value] biases; scores do not depend on the key bias
     single[key_bias], ddp[key_bias] = single[key_bias][[0, 2]], ddp[key_bias][[0, 2]]  # (gradient 0: float noise)
     for name, weight in single.items():
         torch.testing.assert_close(ddp[name], weight, rtol=1e-4, atol=1e-5)

@@ -13,14 +13,16 @@ import pytest
 import torch
 
 from helpers_video import decode_index, make_index_video, strip_mp4_timing, truncate
-from motif.video import (CorruptVideoError, EmptyVideoError, InvalidFpsError, TooFewFramesError, VideoError,
-                         VideoNotFoundError, VideoWindowSettings, WindowChunk, WindowPlan, open_video, output_size)
+from motif.registry import UnknownChoiceError
+from motif.video import (VIDEO_BACKENDS, CorruptVideoError, EmptyVideoError, InvalidFpsError, TooFewFramesError,
+                         VideoError, VideoNotFoundError, VideoWindowSettings, WindowChunk, WindowPlan, open_video,
+                         output_size)
 from motif.video import reader as reader_module
 from motif.video import backends
 from motif.video.backends import PyAVFrames
 from motif.video.plan import _splitmix64
 
-BACKENDS = ["decord", "pyav"]
+BACKENDS = [name for name in VIDEO_BACKENDS if name != "auto"]   # the decoders themselves
 SAMPLE_CLIPS = {  # name: (frames, fps, height, width), as documented for the shared sample clips
     "hmdb51_eat.mp4": (63, 30.0, 480, 704),
     "something2_tear.mp4": (64, 12.0, 480, 720),
@@ -144,11 +146,16 @@ def test_splitmix64_matches_the_reference_sequence():
 @pytest.mark.parametrize("kwargs", [dict(num_frames=0, fps=25.0), dict(num_frames=10, fps=0.0),
                                     dict(num_frames=10, fps=float("nan")), dict(num_frames=10, fps=25.0, window_size=0),
                                     dict(num_frames=10, fps=25.0, stride=0),
-                                    dict(num_frames=10, fps=25.0, sampling="middle"),
                                     dict(num_frames=10, fps=25.0, frames_per_window=0)])
 def test_plan_rejects_bad_settings(kwargs):
     with pytest.raises(ValueError, match="WindowPlan"):
         WindowPlan.build(**kwargs)
+
+
+def test_plan_names_the_frame_sampling_modes():
+    with pytest.raises(UnknownChoiceError, match=r"frame sampling mode 'centre'.*center, uniform, random, all\. "
+                                                 r"Did you mean 'center'\?"):
+        WindowPlan.build(10, 25.0, sampling="centre")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -366,7 +373,7 @@ def assert_names_file(error: VideoError, path: Path) -> None:
     assert error.path == str(path) and str(path) in str(error) and error.reason in str(error)
 
 
-@pytest.mark.parametrize("backend", ["auto", *BACKENDS])
+@pytest.mark.parametrize("backend", VIDEO_BACKENDS.names())
 def test_missing_file(tmp_path, backend):
     path = tmp_path / "nope.mp4"
     with pytest.raises(VideoNotFoundError, match="does not exist") as info:
@@ -384,7 +391,7 @@ def test_zero_byte_file(tmp_path):
     assert_names_file(info.value, path)
 
 
-@pytest.mark.parametrize("backend", ["auto", *BACKENDS])
+@pytest.mark.parametrize("backend", VIDEO_BACKENDS.names())
 def test_text_file_named_mp4(tmp_path, backend):
     path = tmp_path / "notes.mp4"
     path.write_text("this is not a video\n" * 20)
@@ -393,7 +400,7 @@ def test_text_file_named_mp4(tmp_path, backend):
     assert_names_file(info.value, path)
 
 
-@pytest.mark.parametrize("backend", ["auto", *BACKENDS])
+@pytest.mark.parametrize("backend", VIDEO_BACKENDS.names())
 def test_truncated_file_without_index(index_videos, tmp_path, backend):
     """Cut in half, an mp4 with its index at the end has no index left."""
     path = truncate(index_videos["h264"], tmp_path / "cut.mp4")
@@ -438,7 +445,7 @@ def test_too_few_frames_is_configurable(index_videos):
         reader_meta(index_videos["h264"], min_frames=60)
 
 
-@pytest.mark.parametrize("backend", ["auto", *BACKENDS])
+@pytest.mark.parametrize("backend", VIDEO_BACKENDS.names())
 def test_missing_fps(index_videos, tmp_path, backend):
     path = strip_mp4_timing(index_videos["mpeg4"], tmp_path / "no_fps.mp4")
     with pytest.raises(InvalidFpsError, match="frame rate") as info:

@@ -10,6 +10,7 @@ from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
 from helpers_wandb import offline_run_records
 from motif.config import load_config, save_config
 from motif.evaluation import evaluate_run, write_evaluation
+from motif.sequences import ConceptSequence
 from motif.training.loggers import wandb_run_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,7 +42,8 @@ def test_evaluation_logs_into_the_training_runs_group(tmp_path):
     assert tool.evaluation_wandb_run(run_dir) is None  # the training run did not use wandb
     (run_dir / "wandb").mkdir()
     task = marked_task()
-    test = [(x, y, spans_of(len(x)), f"v{i}") for i, (x, y) in enumerate(zip(task["test_x"], task["test_y"]))]
+    test = [ConceptSequence(f"v{i}", x, int(y), spans_of(len(x)))
+            for i, (x, y) in enumerate(zip(task["test_x"], task["test_y"]))]
     result = evaluate_run(task["model"], test[:12], class_names=CLASS_NAMES, concept_names=CONCEPT_NAMES, ks=(1,),
                           trials=1, attention=False)
     run = tool.evaluation_wandb_run(run_dir)

@@ -15,10 +15,6 @@ import sys
 from pathlib import Path
 
 
-RUN_LABELS = {"motif": "published MoTIF (sinusoid + LayerNorm)", "evidence": "evidence bottleneck",
-              "full": "full attention", "space_time": "MoTIF-ST"}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", required=True, help="run directories written by tools/train.py")
@@ -53,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         index = matches[0]
         model, names = item.checkpoint.model, item.checkpoint.concept_names
         with torch.no_grad():
-            out = model(item.test[index].x[None].float())
+            out = model(item.test[index].concepts[None].float())
             explanation = explain(model, out)
-        rows.append({"run": run, "variant": model.variant, "names": names, "classes": item.checkpoint.class_names,
+        rows.append({"run": run, "model": model.variant_spec.display_name, "names": names,
+                     "classes": item.checkpoint.class_names,
                      "predicted": int(explanation.class_index[0]), "label": item.test[index].label,
                      "G": fold_views(explanation.global_importance[0], len(names)).numpy(),
                      "z": fold_views(out.concepts[0], len(names)).numpy(),
@@ -76,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         bar_ax.set_yticks(range(len(order)), [row["names"][c] + ("" if present[c] else "  (absent)") for c in order])
         bar_ax.invert_yaxis()
         bar_ax.set_xlabel("global importance G (views summed)")
-        bar_ax.set_title(f"{RUN_LABELS.get(row['variant'], row['variant'])}\npredicted "
+        bar_ax.set_title(f"{row['model']}\npredicted "
                          f"'{row['classes'][row['predicted']]}'; absent concepts hold {absent_share:.0%} of Σ|G|",
                          fontsize=10)
         spans = row["spans"]

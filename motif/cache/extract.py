@@ -32,7 +32,6 @@ class VideoEmbeddings:
 
     video_id: str
     path: str
-    label: int
     embeddings: Tensor
     spans: Tensor
     num_frames: int
@@ -170,7 +169,7 @@ class _Decoder(threading.Thread):
 def iter_video_embeddings(
     records: Sequence[Any],
     backbone: Any,
-    video_cfg: Any,
+    settings: VideoWindowSettings,
     *,
     resize_at_decode: bool = True,
     on_skip: Callable[[Any, VideoError], None] | None = None,
@@ -179,8 +178,9 @@ def iter_video_embeddings(
 ) -> Iterator[VideoEmbeddings]:
     """Window embeddings of each video, in the order of ``records``.
 
-    records: objects with ``video_id``, ``path`` (a file, or a FrameArray) and ``label`` (VideoRecord);
-    backbone: a Backbone; video_cfg: the ``video`` config (window plan, frame choice, backend). Videos the video layer
+    records: the videos (``VideoRecord``: ``video_id`` and ``path`` are read; ``path`` is a file or a
+    FrameArray); backbone: a Backbone; settings: the window plan, frame choice and decoding (the ``video``
+    config). Videos the video layer
     rejects (missing, empty, corrupt, too short, no fps) and videos whose embeddings are not finite
     (``NonFiniteEmbeddingsError``) are passed to ``on_skip(record, error)`` and left out.
     Embeddings of a window are the mean of its frames' embeddings (not normalised).
@@ -191,7 +191,6 @@ def iter_video_embeddings(
     OpenMP workers). None = 0 for a CPU backbone, 1 otherwise. prefetch_chunks: chunks of frames
     buffered per decoding thread.
     """
-    settings = VideoWindowSettings.from_config(video_cfg)
     jobs = list(enumerate(records))
     if decode_threads is None:
         decode_threads = 0 if torch.device(backbone.device).type == "cpu" else 1
@@ -247,8 +246,8 @@ def iter_video_embeddings(
                     on_skip(start.record, NonFiniteEmbeddingsError(
                         start.record.path, f"{bad} non-finite value(s) in the window embeddings"))
                 continue
-            yield VideoEmbeddings(start.record.video_id, str(start.record.path), int(start.record.label),
-                                  embeddings, start.spans, start.num_frames, start.fps)
+            yield VideoEmbeddings(start.record.video_id, str(start.record.path), embeddings, start.spans,
+                                  start.num_frames, start.fps)
 
     try:
         for item in messages:
@@ -287,7 +286,7 @@ def iter_video_embeddings(
 def extract_embeddings(
     records: Iterable[Any],
     backbone: Any,
-    video_cfg: Any,
+    settings: VideoWindowSettings,
     cache: Any,
     *,
     skip_report: Any = None,
@@ -321,7 +320,7 @@ def extract_embeddings(
         bar.update(1)
 
     last_flush = time.perf_counter()
-    videos = iter_video_embeddings(todo, backbone, video_cfg, resize_at_decode=resize_at_decode, on_skip=skip,
+    videos = iter_video_embeddings(todo, backbone, settings, resize_at_decode=resize_at_decode, on_skip=skip,
                                    decode_threads=decode_threads)
     try:
         for video in videos:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from motif.backbone import load_backbone
 from motif.cache.extract import ExtractionReport, extract_embeddings
 from motif.cache.store import EmbeddingCache
+from motif.config import window_settings_of
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,6 @@ def dataset_records(cfg: DictConfig) -> list[Any]:
     from motif.data import load_configured_dataset
 
     data = cfg.data
-    if data.format == "synthetic_order":
-        raise ValueError("data.format=synthetic_order generates features directly; it has no videos to embed")
     records: dict[str, Any] = {}
     for split in data.splits:
         splits = load_configured_dataset(data, split)
@@ -65,11 +64,12 @@ def run_extraction(
         precision=cfg.backbone.precision,
         batch_size=cfg.backbone.batch_size,
     )
-    cache = EmbeddingCache.for_backbone(cfg.cache.dir, backbone, cfg.video, writer=f"rank{fabric.global_rank}")
+    settings = window_settings_of(cfg)
+    cache = EmbeddingCache.for_backbone(cfg.cache.dir, backbone, settings, writer=f"rank{fabric.global_rank}")
     log.info("Rank %d/%d embeds %d of %d videos into %s", fabric.global_rank, fabric.world_size, len(shard),
              len(records), cache.dir)
     decode_threads = int(cfg.cache.num_workers) or None  # 0: chosen by device (see iter_video_embeddings)
-    report = extract_embeddings(shard, backbone, cfg.video, cache, decode_threads=decode_threads,
+    report = extract_embeddings(shard, backbone, settings, cache, decode_threads=decode_threads,
                                 progress=progress and fabric.is_global_zero)
     totals = torch.tensor([report.embedded, report.already_cached, report.windows], dtype=torch.float64)
     seconds = torch.tensor([report.seconds], dtype=torch.float64)

@@ -63,7 +63,8 @@ class CacheMissError(CacheError, KeyError):
 
 
 def cache_key_fields(
-    backbone_identity: dict[str, Any], video_cfg: Any, *, resize_at_decode: bool = True, dtype: str = "float32"
+    backbone_identity: dict[str, Any], settings: VideoWindowSettings, *, resize_at_decode: bool = True,
+    dtype: str = "float32"
 ) -> dict[str, Any]:
     """Everything the cached embeddings depend on: backbone (weights hash, preprocessing, input
     size, precision), window plan and frame choice (``VideoWindowSettings.content_key``: the seed
@@ -74,7 +75,7 @@ def cache_key_fields(
     return {
         "format_version": CACHE_FORMAT_VERSION,
         "backbone": backbone_identity,
-        "windows": VideoWindowSettings.from_config(video_cfg).content_key(),
+        "windows": settings.content_key(),
         "decode": {"resize_at_decode": bool(resize_at_decode)},
         "dtype": dtype,
     }
@@ -143,14 +144,14 @@ class EmbeddingCache:
         cls,
         root: str | Path,
         backbone: Any,
-        video_cfg: Any,
+        settings: VideoWindowSettings,
         *,
         resize_at_decode: bool = True,
         dtype: str = "float32",
         writer: str = "main",
     ) -> "EmbeddingCache":
         """The cache of this backbone (its ``cache_identity``) and these video settings."""
-        fields = cache_key_fields(backbone.cache_identity, video_cfg, resize_at_decode=resize_at_decode, dtype=dtype)
+        fields = cache_key_fields(backbone.cache_identity, settings, resize_at_decode=resize_at_decode, dtype=dtype)
         return cls(root, fields, writer=writer, embed_dim=int(backbone.embed_dim))
 
     # --- files -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Datasets: annotation readers, video records and splits, skip reports (no torch, no decoders)."""
 
-from motif.data.annotations import (BREAKFAST_ACTIVITIES, BREAKFAST_FOLDS, LOADERS, VIDEO_EXTENSIONS,
+from motif.data.annotations import (BREAKFAST_ACTIVITIES, BREAKFAST_FOLDS, DATASET_FORMATS, VIDEO_EXTENSIONS,
+                                    DatasetFormat,
                                     camel_case_to_words, humanize_class_name, load_breakfast,
                                     load_configured_dataset, load_csv_dataset, load_dataset, load_folder_dataset, load_hmdb51,
                                     load_list_dataset, load_ssv2, load_ucf101, strip_template_brackets,
@@ -11,8 +12,8 @@ from motif.data.records import (SPLITS, DatasetSplits, VideoRecord, carve_valida
 from motif.data.skips import SkippedVideo, SkipReport
 
 __all__ = [
-    "BREAKFAST_ACTIVITIES", "BREAKFAST_FOLDS", "LOADERS", "SPLITS", "VIDEO_EXTENSIONS", "AnnotationError",
-    "DatasetSplits", "DuplicateEntryError", "SkipReport", "SkippedVideo", "SplitFileNotFoundError",
+    "BREAKFAST_ACTIVITIES", "BREAKFAST_FOLDS", "DATASET_FORMATS", "SPLITS", "VIDEO_EXTENSIONS", "AnnotationError",
+    "DatasetFormat", "DatasetSplits", "DuplicateEntryError", "SkipReport", "SkippedVideo", "SplitFileNotFoundError",
     "UnknownClassError", "VideoRecord", "camel_case_to_words", "carve_validation", "humanize_class_name",
     "load_breakfast", "load_configured_dataset", "load_csv_dataset", "load_dataset", "load_folder_dataset", "load_hmdb51",
     "load_list_dataset", "load_ssv2", "load_ucf101", "records_by_split", "stratified_split",

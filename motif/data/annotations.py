@@ -45,12 +45,14 @@ import inspect
 import json
 import logging
 import re
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Sequence
 
 from motif.data.errors import AnnotationError, DuplicateEntryError, SplitFileNotFoundError, UnknownClassError
 from motif.data.records import DatasetSplits, VideoRecord, carve_validation, records_by_split, stratified_split
+from motif.registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -554,25 +556,51 @@ def load_breakfast(root: PathArg, split: int = 1, *, video_dir: PathArg | None =
 # --------------------------------------------------------------------------------------------------
 # Dispatcher
 
-LOADERS: dict[str, Callable[..., DatasetSplits]] = {
-    "list": load_list_dataset, "csv": load_csv_dataset, "folder": load_folder_dataset,
-    "ucf101": load_ucf101, "hmdb51": load_hmdb51, "ssv2": load_ssv2, "breakfast": load_breakfast,
-}
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """A value of ``data.format``: how a dataset's videos and labels are found.
+
+    loader(root, split, **options) -> DatasetSplits reads the annotation files; its keyword-only
+    parameters are the format's options. None for a dataset generated from the config itself (no
+    files, no videos: ``motif.sequences.prepare`` builds its concept sequences).
+    """
+
+    loader: Callable[..., DatasetSplits] | None
+    description: str
+
+    @property
+    def has_videos(self) -> bool:
+        return self.loader is not None
+
+
+DATASET_FORMATS: Registry[DatasetFormat] = Registry("dataset format", key="data.format", entries={
+    "list": DatasetFormat(load_list_dataset, "'path label' lines, one file per split"),
+    "csv": DatasetFormat(load_csv_dataset, "CSV with path,label[,split][,video_id] columns"),
+    "folder": DatasetFormat(load_folder_dataset, "root/<class>/<video> or root/<split>/<class>/<video>"),
+    "ucf101": DatasetFormat(load_ucf101, "UCF101 with its official splits 1-3"),
+    "hmdb51": DatasetFormat(load_hmdb51, "HMDB51 with its official splits 1-3"),
+    "ssv2": DatasetFormat(load_ssv2, "Something-Something v2 (the validation set is the test split)"),
+    "breakfast": DatasetFormat(load_breakfast, "Breakfast, participant folds 1-4"),
+    "synthetic_order": DatasetFormat(None, "the synthetic order task of spec section 8, generated from "
+                                           "data.synthetic (no files, no videos)"),
+})
 
 
 def load_dataset(format: str, root: PathArg, split: int = 1, *, val_fraction: float = 0.1, val_seed: int = 0,
                  **options: Any) -> DatasetSplits:
     """Read a dataset's annotations and return its train / val / test records and class names.
 
-    ``format``: one of :data:`LOADERS`; ``split``: the official split or fold number; ``options``:
-    the format's own arguments (``train_list``, ``test_list``, ``val_list``, ``class_names``,
-    ``video_dir``, ...); options set to None are ignored, unknown ones are an error. When the format
+    ``format``: a name of :data:`DATASET_FORMATS` with annotation files; ``split``: the official split or
+    fold number; ``options``: the format's own arguments (``train_list``, ``test_list``, ``val_list``,
+    ``class_names``, ``video_dir``, ...); options set to None are ignored, unknown ones are an error. When the format
     gives no validation split, ``val_fraction`` of each training class is carved out (seeded by
     ``val_seed``, stratified, never from test). Checks that splits are disjoint.
     """
-    if format not in LOADERS:
-        raise ValueError(f"unknown dataset format {format!r}; expected one of {sorted(LOADERS)}")
-    loader = LOADERS[format]
+    loader = DATASET_FORMATS[format].loader
+    if loader is None:
+        raise ValueError(f"data.format={format} has no annotation files or videos to read: "
+                         f"{DATASET_FORMATS[format].description}")
     parameters = [parameter for parameter in inspect.signature(loader).parameters.values()
                   if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
     accepted = [parameter.name for parameter in parameters]

@@ -25,6 +25,7 @@ from motif.backbone import load_backbone
 from motif.cache import EmbeddingCache, extract_embeddings, iter_video_embeddings
 from motif.cache.store import atomic_write_text
 from motif.concepts import ConceptBank, concept_activations
+from motif.config import window_settings_of
 from motif.data import SkipReport, VideoRecord, load_configured_dataset
 from motif.discovery.errors import DiscoveryError
 from motif.discovery.phrases import Candidate, collect_candidates, merge_near_duplicates
@@ -78,14 +79,14 @@ def _training_embeddings(cfg: DictConfig, records: list[VideoRecord], backbone: 
             skips.add(str(record.path), getattr(error, "reason", str(error)), video_id=record.video_id,
                       error=type(error).__name__)
 
-        for video in iter_video_embeddings(records, backbone, cfg.video, on_skip=on_skip):
+        for video in iter_video_embeddings(records, backbone, window_settings_of(cfg), on_skip=on_skip):
             yield video.video_id, video.embeddings
     else:
-        cache = EmbeddingCache.for_backbone(cfg.cache.dir, backbone, cfg.video)
+        cache = EmbeddingCache.for_backbone(cfg.cache.dir, backbone, window_settings_of(cfg))
         missing = [r for r in records if not cache.has(r.video_id)]
         if missing:
             log.info("Embedding %d training videos missing from the cache %s", len(missing), cache.dir)
-            extract_embeddings(missing, backbone, cfg.video, cache, skip_report=skips,
+            extract_embeddings(missing, backbone, window_settings_of(cfg), cache, skip_report=skips,
                                decode_threads=int(cfg.cache.num_workers) or None)
         for record in records:
             if cache.has(record.video_id):

@@ -11,7 +11,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -23,7 +23,7 @@ from motif.evaluation.metrics import classifier_sparsity, concept_recovery, temp
 from motif.evaluation.meaning import meaning_metrics
 from motif.model import TemporalConceptBottleneck, fold_views
 from motif.stats import mean_std, roc_auc_per_column
-from motif.sequences.batching import pad_sequences
+from motif.sequences import ConceptSequence, pad_sequences
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +31,6 @@ MEANING_HEADLINE = ("absent_importance_share", "absent_in_top3_rate", "identical
                     "zero_evidence_max_z_ratio")
 METRIC_LABELS = (("accuracy", "accuracy"), ("agreement", "agreement with the unedited prediction"),
                  ("prob_drop", "drop of the predicted-class probability"))
-
-
-class EvalVideo(NamedTuple):
-    """One test video as the bottleneck sees it: x [T, C] standardised activations, spans [T, 2] s."""
-
-    x: Tensor
-    label: int
-    spans: Tensor
-    video_id: str
 
 
 @dataclass
@@ -93,18 +84,6 @@ class EvaluationResult:
         return out
 
 
-def as_test_videos(items: Sequence[Any]) -> list[EvalVideo]:
-    """EvalVideo tuples from tuples (x, label, spans, video_id) or objects with ``concepts``,
-    ``label``, ``spans`` and ``video_id`` (e.g. motif.sequences.ConceptSequence)."""
-    out = []
-    for item in items:
-        if isinstance(item, tuple):
-            out.append(EvalVideo(*item))
-        else:
-            out.append(EvalVideo(item.concepts, int(item.label), item.spans, item.video_id))
-    return out
-
-
 def _accuracy(chunks: Sequence[EvalChunk], num_classes: int) -> dict:
     correct = torch.zeros(num_classes, dtype=torch.long)
     counts = torch.zeros(num_classes, dtype=torch.long)
@@ -130,12 +109,13 @@ def _class_mask(indices: Sequence[Sequence[int]], labels: Tensor, num_concepts: 
     return table.to(labels.device)[labels]
 
 
-def _ground_truth_metrics(model: TemporalConceptBottleneck, chunks: Sequence[EvalChunk], test: Sequence[EvalVideo],
-                          truth: GroundTruth, concept_names: Sequence[str], localisation_top: int, recovery_top: int,
-                          statistics: tuple[Tensor, Tensor] | None, device: str | torch.device) -> dict:
+def _ground_truth_metrics(model: TemporalConceptBottleneck, chunks: Sequence[EvalChunk],
+                          test: Sequence[ConceptSequence], truth: GroundTruth, concept_names: Sequence[str],
+                          localisation_top: int, recovery_top: int, statistics: tuple[Tensor, Tensor] | None,
+                          device: str | torch.device) -> dict:
     num_concepts = len(concept_names)
     labelled = truth.labelled if truth.labelled is not None else torch.ones(num_concepts, dtype=torch.bool)
-    scores = torch.cat([v.x.float() for v in test])
+    scores = torch.cat([v.concepts.float() for v in test])
     labels = torch.cat([w.bool() for w in truth.window_concepts])
     if labels.shape != scores.shape:
         raise ValueError(f"ground-truth window labels {list(labels.shape)} do not match the test activations "
@@ -165,7 +145,7 @@ def _ground_truth_metrics(model: TemporalConceptBottleneck, chunks: Sequence[Eva
             "localisation_top": localisation_top, "recovery_all": _mean_of(recovered_all),
             "recovery_any": _mean_of(recovered_any), "recovery_top": recovery_top,
             "videos_scored": int(sum(len(p) for p in local)),
-            **meaning_metrics(model, chunks, [v.x for v in test], truth.window_concepts, labelled, concept_names,
+            **meaning_metrics(model, chunks, [v.concepts for v in test], truth.window_concepts, labelled, concept_names,
                               statistics=statistics, device=device)}
 
 
@@ -173,13 +153,13 @@ def _mean_of(parts: list[Tensor]) -> float:
     return float(torch.cat(parts).double().mean()) if parts else math.nan
 
 
-def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[Any], *, class_names: Sequence[str],
+def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[ConceptSequence], *, class_names: Sequence[str],
                  concept_names: Sequence[str], ground_truth: GroundTruth | None = None,
                  ks: Sequence[int] = FAITHFULNESS_KS, attention_ks: Sequence[int] = ATTENTION_KS, trials: int = 10,
                  attention_trials: int | None = None, seed: int = 0, max_edits: int = 4, localisation_top: int = 1,
                  recovery_top: int = 3, statistics: tuple[Tensor, Tensor] | None = None,
                  device: str | torch.device = "cpu", attention: bool = True) -> EvaluationResult:
-    """Evaluate ``model`` on ``test`` (EvalVideo tuples or ConceptSequence-like objects, X [T, C]).
+    """Evaluate ``model`` on ``test`` (standardised concept sequences X [T, C] with their labels).
 
     Faithfulness: remove / keep-only top-k concepts (G), windows (π), cells (r) vs k random ones
     (``trials`` seeded trials); attention interventions on the top-k vs random concepts
@@ -192,7 +172,6 @@ def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[Any], *, class
     ``motif.evaluation.meaning`` (absent concepts' share of the explanation, identical-windows and
     zero-evidence probes; the latter needs ``statistics``, the standardiser's (mean, std) [C]).
     """
-    test = as_test_videos(test)
     if not test:
         raise ValueError("evaluate_run: the test set is empty")
     if ground_truth is not None and len(ground_truth.window_concepts) != len(test):
@@ -200,7 +179,7 @@ def evaluate_run(model: TemporalConceptBottleneck, test: Sequence[Any], *, class
     seconds = {}
     clock = time.perf_counter()
     model = model.eval().to(device)
-    chunks = prepare_chunks(model, [v.x for v in test], [v.label for v in test], device=device)
+    chunks = prepare_chunks(model, [v.concepts for v in test], [v.label for v in test], device=device)
     accuracy = _accuracy(chunks, len(class_names))
     seconds["forward"] = time.perf_counter() - clock
     clock = time.perf_counter()

@@ -261,9 +261,9 @@ def attention_interventions(model: TemporalConceptBottleneck, chunks: Sequence[E
     """Replace the attention maps of the top-k concepts (by G) vs k random concepts.
 
     Rows {kind, k, ranking, accuracy, agreement, prob_drop (+ ``*_std`` over random trials), trials,
-    videos}. Empty for the "full" variant (its maps are per head, not per concept).
+    videos}. Empty for variants whose maps attention interventions cannot replace (e.g. "full": per head).
     """
-    if model.variant == "full" or model.num_attention_maps == 0:
+    if not model.variant_spec.attention_interventions or model.num_attention_maps == 0:
         log.info("attention interventions skipped: variant %r has no per-concept temporal maps", model.variant)
         return []
     settings = [(kind, k) for kind in kinds for k in ks if k <= model.num_concepts]

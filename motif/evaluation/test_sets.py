@@ -13,11 +13,11 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 
 from motif.checkpoint import MotifCheckpoint, load_motif_checkpoint
 from motif.config import load_config, split_dir_of
-from motif.evaluation.evaluate import EvalVideo, GroundTruth, as_test_videos
+from motif.evaluation.evaluate import GroundTruth
+from motif.sequences import ConceptSequence
 from motif.sequences.prepare import prepare_data
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class RunTestSet:
     split: int
     split_dir: Path
     checkpoint: MotifCheckpoint
-    test: list[EvalVideo]
+    test: list[ConceptSequence]
     ground_truth: GroundTruth | None
 
 
@@ -42,7 +42,7 @@ def _normalise(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-def ground_truth_from_world(root: str | Path, test: Sequence[EvalVideo], class_names: Sequence[str],
+def ground_truth_from_world(root: str | Path, test: Sequence[ConceptSequence], class_names: Sequence[str],
                             concept_names: Sequence[str]) -> GroundTruth:
     """Per-window concept labels of ``test`` from a synthetic world folder (world.json +
     ground_truth.json), aligned with the model's concepts and classes by name.
@@ -107,7 +107,7 @@ def load_test_sets(run_dir: str | Path, splits: Sequence[int] | None = None) -> 
         if list(data.concept_names) != list(checkpoint.concept_names):
             raise RunDirectoryError(f"{ckpt_file}: the checkpoint's concepts differ from those the config produces "
                                     "now; was the concept bank or the cache changed after training?")
-        test = as_test_videos(data.test)
+        test = data.test
         truth = None
         if cfg.data.get("ground_truth"):
             truth_path = Path(cfg.data.ground_truth)

@@ -249,9 +249,9 @@ def run_with_interventions(model: TemporalConceptBottleneck, x: Tensor, padding_
 
 
 def _attention_budget_ok(model: TemporalConceptBottleneck, num_windows: int, max_elements: int) -> tuple[bool, str]:
-    if model.variant == "full":
-        return False, ("variant 'full' mixes concepts in its attention; it has per-head maps, not per-concept "
-                       "temporal maps")
+    if not model.variant_spec.per_concept_maps:
+        return False, (f"variant '{model.variant}' has no per-concept temporal maps (e.g. per-head maps that mix "
+                       "concepts)")
     if model.num_attention_maps == 0:
         return False, "the model has no attention layer"
     size = model.num_concepts * num_windows ** 2 * model.num_attention_maps
@@ -288,9 +288,9 @@ def explain_sequence(model: TemporalConceptBottleneck, x: Tensor, spans: Tensor,
     target = resolve_class(class_index, class_names)
     specs = [s for s in interventions if isinstance(s, InterventionSpec)]
     specs += parse_interventions([s for s in interventions if isinstance(s, str)], concept_names, x.shape[0])
-    if model.variant == "full" and any(s.kind == "attention" for s in specs):
-        raise ExplanationError("attention interventions need per-concept temporal maps; this model (variant 'full') "
-                               "mixes concepts in its attention. Use concept interventions instead.")
+    if not model.variant_spec.attention_interventions and any(s.kind == "attention" for s in specs):
+        raise ExplanationError(f"attention interventions need per-concept temporal maps, which this model (variant "
+                               f"'{model.variant}') does not have. Use concept interventions instead.")
 
     maps_ok, note = _attention_budget_ok(model, x.shape[0], max_attention_elements)
     output = _unbatch(model(x[None], return_attention=maps_ok))
@@ -303,8 +303,7 @@ def explain_sequence(model: TemporalConceptBottleneck, x: Tensor, spans: Tensor,
         classifier_bias=model.classifier.bias.detach().float().cpu(),
         model_info={"tau": model.tau, "variant": model.variant, "num_layers": model.num_layers,
                     "num_concepts": model.num_concepts, "num_classes": model.num_classes,
-                    "attention_maps": ([f"view '{v}'" for v in model.views[1:]] if model.variant == "evidence"
-                                       else [f"layer {i + 1} of {model.num_layers}" for i in range(model.num_layers)])},
+                    "attention_maps": list(model.attention_map_names)},
         video_info=dict(video_info or {}))
     if maps_ok and output.attentions is not None:
         by_concept = fold_views(result.explanation.global_importance, model.num_concepts)

@@ -4,7 +4,7 @@ explain, write."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -18,45 +18,36 @@ from motif.explain.sequence import ExplanationError, VideoExplanation, explain_s
 from motif.explain.intervention_syntax import parse_interventions
 from motif.explain.outputs import write_explanation
 from motif.checkpoint import MotifCheckpoint, load_motif_checkpoint
-from motif.video import FrameArray, Video, VideoError, VideoNotFoundError, WindowPlan, open_video
+from motif.data import VideoRecord
+from motif.video import FrameArray, Video, VideoError, VideoNotFoundError, VideoWindowSettings, open_video
 
 log = logging.getLogger(__name__)
 
 THUMBNAIL_HEIGHT = 90
 
 
-@dataclass(frozen=True)
-class _VideoRecord:
-    video_id: str
-    path: Video
-    label: int = -1
-
-
-def _setting(video_cfg: dict, name: str, default=None):
-    value = video_cfg.get(name, default)
-    return default if value is None else value
-
-
-def embed_video(video: Video, backbone: Backbone, video_cfg: dict, video_id: str) -> tuple[Tensor, Tensor]:
+def embed_video(video: Video, backbone: Backbone, settings: VideoWindowSettings, video_id: str
+                ) -> tuple[Tensor, Tensor]:
     """Window embeddings [T, D] and spans [T, 2] (s) of one video (a file or a FrameArray), exactly as
     the embedding cache computes them. Raises the video layer's typed ``VideoError`` for a bad video."""
     failures: list[VideoError] = []
-    videos = list(iter_video_embeddings([_VideoRecord(video_id, video)], backbone, video_cfg,
+    record = VideoRecord(video_id, video, label=0, split="test")  # its class is unknown; embedding reads none
+    videos = list(iter_video_embeddings([record], backbone, settings,
                                         on_skip=lambda record, error: failures.append(error)))
     if failures:
         raise failures[0]
     return videos[0].embeddings, videos[0].spans
 
 
-def window_thumbnails(video: Video, video_cfg: dict, height: int = THUMBNAIL_HEIGHT) -> dict[int, np.ndarray]:
+def window_thumbnails(video: Video, settings: VideoWindowSettings, height: int = THUMBNAIL_HEIGHT
+                      ) -> dict[int, np.ndarray]:
     """The centre frame of every window (same windows as the embeddings), RGB uint8 [h, w, 3] with
     h = ``height``."""
-    with open_video(video, backend=_setting(video_cfg, "backend", "auto"), resize=height,
-                    fps_override=video_cfg.get("fps_override"),
-                    min_frames=int(_setting(video_cfg, "min_frames", 1))) as source:
+    centres = replace(settings, frames_per_window=1, frame_sampling="center")
+    with open_video(video, backend=settings.backend, resize=height, fps_override=settings.fps_override,
+                    min_frames=settings.min_frames) as source:
         meta = source.meta
-        plan = WindowPlan.build(meta.num_frames, meta.fps, window_size=int(_setting(video_cfg, "window_size", 8)),
-                                stride=video_cfg.get("stride"), frames_per_window=1, sampling="center")
+        plan = centres.plan(meta.num_frames, meta.fps, "thumbnails")
         thumbnails = {}
         for chunk in source.iter_windows(plan, chunk_windows=64):
             for window, frame in zip(chunk.frame_window.tolist(), chunk.frames):
@@ -65,8 +56,9 @@ def window_thumbnails(video: Video, video_cfg: dict, height: int = THUMBNAIL_HEI
 
 
 def check_scores_videos(checkpoint: MotifCheckpoint) -> None:
-    """ExplanationError unless the checkpoint can score a video's frames (it has concept text embeddings)."""
-    if checkpoint.text_embeddings is None:
+    """ExplanationError unless the checkpoint can score a video's frames (it has concept text embeddings
+    and window settings)."""
+    if checkpoint.text_embeddings is None or checkpoint.video is None:
         raise ExplanationError("the checkpoint has no concept text embeddings (it was trained on features without a "
                                "text encoder, e.g. the synthetic order task), so it cannot score a video's frames; "
                                "explain its concept sequences with motif.explain.explain_sequence")
@@ -79,11 +71,12 @@ def video_concepts(checkpoint: MotifCheckpoint, embeddings: Tensor) -> Tensor:
     return checkpoint.standardizer(concept_activations(embeddings, checkpoint.text_embeddings))
 
 
-def _cached_embeddings(cache_dir: str | Path, backbone: Backbone, video_cfg: dict, video: Path) -> dict | None:
+def _cached_embeddings(cache_dir: str | Path, backbone: Backbone, settings: VideoWindowSettings, video: Path
+                       ) -> dict | None:
     """The cached embeddings and spans of the video file ``video`` for this backbone and window plan, or
     None (the cache folder is only read, never created). The video is found by its recorded path (the
     ids of list datasets are relative paths), else by its file stem."""
-    fields = cache_key_fields(backbone.cache_identity, video_cfg)
+    fields = cache_key_fields(backbone.cache_identity, settings)
     if not (Path(cache_dir) / cache_key(fields)).is_dir():
         log.info("No embedding cache for this backbone and window plan in %s; embedding the video", cache_dir)
         return None

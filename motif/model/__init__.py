@@ -1,20 +1,22 @@
-"""The temporal concept bottleneck (MoTIF), its interventions and the exact explanation math."""
+"""The temporal concept bottleneck (MoTIF), its interventions and the exact explanation math.
 
-from motif.model.attention import ConceptTemporalAttention, attention_maps, fast_attention
-from motif.model.blocks import ConceptFFN, ConceptTemporalBlock
-from motif.model.bottleneck import VARIANTS, BottleneckOutput, TemporalConceptBottleneck
-from motif.model.evidence import EvidencePooling, channel_names, fold_views
-from motif.model.explanation import Explanation, explain, explain_class
-from motif.model.heads import ConceptActivation, NonNegativeLinear
-from motif.model.interventions import ATTENTION_KINDS, CONCEPT_MODES, AttentionIntervention, ConceptIntervention
-from motif.model.pooling import key_validity, lse_pool
-from motif.model.positional import sinusoidal_encoding
-from motif.model.variants import ConceptMixer, FullAttentionBlock, SpaceTimeBlock, attention_heads
+The names below are imported on first use, so ``motif.model.variants`` (the registry of variants)
+can be read without loading torch.
+"""
 
-__all__ = [
-    "ATTENTION_KINDS", "CONCEPT_MODES", "VARIANTS", "AttentionIntervention", "BottleneckOutput", "ConceptActivation",
-    "ConceptFFN", "ConceptIntervention", "ConceptMixer", "ConceptTemporalAttention", "ConceptTemporalBlock",
-    "EvidencePooling", "Explanation", "FullAttentionBlock", "NonNegativeLinear", "SpaceTimeBlock",
-    "TemporalConceptBottleneck", "attention_heads", "attention_maps", "channel_names", "explain", "explain_class",
-    "fast_attention", "fold_views", "key_validity", "lse_pool", "sinusoidal_encoding",
-]
+from motif.lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "motif.model.ablations": ("ConceptMixer", "FullAttentionBlock", "SpaceTimeBlock", "attention_heads"),
+    "motif.model.attention": ("ConceptTemporalAttention", "attention_maps", "fast_attention"),
+    "motif.model.block_stack": ("BlockStackEncoder",),
+    "motif.model.blocks": ("ConceptFFN", "ConceptTemporalBlock"),
+    "motif.model.bottleneck": ("BottleneckOutput", "TemporalConceptBottleneck"),
+    "motif.model.evidence": ("EvidencePooling", "channel_names", "fold_views"),
+    "motif.model.explanation": ("Explanation", "explain", "explain_class"),
+    "motif.model.heads": ("ConceptActivation", "NonNegativeLinear"),
+    "motif.model.interventions": ("ATTENTION_KINDS", "CONCEPT_MODES", "AttentionIntervention", "ConceptIntervention"),
+    "motif.model.pooling": ("key_validity", "lse_pool"),
+    "motif.model.positional": ("sinusoidal_encoding",),
+    "motif.model.variants": ("ATTENTION_IMPLEMENTATIONS", "MODEL_VARIANTS", "ModelVariant"),
+})

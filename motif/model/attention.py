@@ -18,10 +18,11 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from motif.model.variants import ATTENTION_IMPLEMENTATIONS
+
 if TYPE_CHECKING:
     from motif.model.interventions import AttentionIntervention
 
-ATTENTION_IMPLS = ("fast", "explicit")
 LOGIT_SCALE_BOUND = 5.0
 
 
@@ -98,8 +99,7 @@ class ConceptTemporalAttention(nn.Module):
         or when an intervention replaces them (explicit path); query_valid [B, T] bool tells the
         intervention which query rows are real windows.
         """
-        if impl not in ATTENTION_IMPLS:
-            raise ValueError(f"attention_impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
+        ATTENTION_IMPLEMENTATIONS[impl]  # an unknown name raises, listing the choices
         query, key, value = self.project(y)
         if impl == "fast" and not return_attention and intervention is None:
             out, attention = fast_attention(query, key, value, key_valid), None

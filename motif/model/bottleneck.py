@@ -7,17 +7,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from motif.model.attention import ATTENTION_IMPLS
-from motif.model.blocks import ConceptTemporalBlock
+from motif.model.block_stack import BlockStackEncoder
 from motif.model.dropout import KeyedDropout
-from motif.model.evidence import EvidencePooling, channel_names
-from motif.model.heads import ConceptActivation, NonNegativeLinear
+from motif.model.evidence import channel_names
+from motif.model.heads import NonNegativeLinear
 from motif.model.interventions import AttentionIntervention, ConceptIntervention
 from motif.model.pooling import key_validity, lse_pool
-from motif.model.positional import sinusoidal_encoding
-from motif.model.variants import FullAttentionBlock, SpaceTimeBlock
+from motif.model.variants import ATTENTION_IMPLEMENTATIONS, MODEL_VARIANTS, ModelVariant
+from motif.registry import resolve
 
-VARIANTS = ("motif", "full", "space_time", "evidence")
+LEGACY_ENCODER_KEYS = {"layers.": "encoder.layers.", "final_norm.": "encoder.final_norm.",
+                       "concept_head.": "encoder.concept_head.", "evidence.": "encoder."}
 
 
 @dataclass
@@ -36,22 +36,24 @@ class BottleneckOutput:
 class TemporalConceptBottleneck(nn.Module):
     """MoTIF: standardised concept activations [B, T, C] -> per-window concepts, class scores, logits.
 
-    x = X + PE (sinusoidal, any T) -> dropout -> L temporal blocks -> LayerNorm over C ->
-    z = max(0, softplus(x·α + β) − ln 2) -> ℓ = z Wᵀ + b per window -> logits = (1/τ)·LSE_t(τ·ℓ).
+    X -> concept encoder -> z [B, T, C·V] (>= 0) -> ℓ = z Wᵀ + b per window -> logits = (1/τ)·LSE_t(τ·ℓ).
 
-    variant: "motif" (per-concept temporal attention, ``ConceptTemporalBlock``), "full" (channel-mixing
-    multi-head attention ablation, ``FullAttentionBlock``) or "space_time" (MoTIF-ST, a
-    ``ConceptMixer`` before each temporal block; gives up concept isolation) or "evidence"
+    variant: a name of ``MODEL_VARIANTS`` (``motif.model.variants``), which says how the encoder is built.
+    The block variants stack ``num_layers`` temporal blocks (``BlockStackEncoder``: x = X + PE
+    (sinusoidal, any T) -> dropout -> L blocks -> LayerNorm over C -> z = max(0, softplus(x·α + β) − ln 2),
+    one view): "motif" (per-concept temporal attention, ``ConceptTemporalBlock``), "full" (channel-mixing
+    multi-head attention ablation, ``FullAttentionBlock``, per-head maps; its heads come from
+    ``attention_heads`` and its FFN is 4C, so head_dim and ffn_hidden do not apply) and "space_time"
+    (MoTIF-ST, a ``ConceptMixer`` before each temporal block; gives up concept isolation). "evidence"
     (``EvidencePooling``: no positional encoding, no LayerNorm; each concept's own non-negative evidence
     pooled over time by attention whose scores depend on time only through a learned relative-position
     bias, views now / before / after, a monotone head; z is a non-decreasing function of the concept's own
     evidence, 0 without evidence and constant over identical windows. Its z has 3·C channels, view-major;
     num_layers 0 keeps only the view "now", 1 adds the temporal views; head_dim and ffn_hidden do not
-    apply. Call ``set_input_statistics`` with the standardiser's statistics before training). head_dim and ffn_hidden
-    size the per-concept blocks; the "full" block has its own (heads from ``attention_heads``, FFN 4C).
-    attention_impl: "fast" never materialises [B, C, T, T] (scaled_dot_product_attention);
-    "explicit" writes the maps out. Both give the same numbers; ``return_attention=True`` and
-    attention interventions always use the explicit path.
+    apply. Call ``set_input_statistics`` with the standardiser's statistics before training).
+    attention_impl: a name of ``ATTENTION_IMPLEMENTATIONS``: "fast" never materialises [B, C, T, T]
+    (scaled_dot_product_attention); "explicit" writes the maps out. Both give the same numbers;
+    ``return_attention=True`` and attention interventions always use the explicit path.
 
     Non-negative classifier: ``classifier`` is a ``NonNegativeLinear`` (weight [K, C], bias [K]) kept
     W >= 0 by projection, as in the published recipe: call ``clamp_classifier_()`` after every
@@ -63,43 +65,52 @@ class TemporalConceptBottleneck(nn.Module):
                  dropout: float = 0.1, tau: float = 1.0, variant: str = "motif", ffn_hidden: int = 1,
                  attention_impl: str = "fast"):
         super().__init__()
-        if variant not in VARIANTS:
-            raise ValueError(f"model.variant must be one of {VARIANTS}, got {variant!r}")
-        if attention_impl not in ATTENTION_IMPLS:
-            raise ValueError(f"model.attention_impl must be one of {ATTENTION_IMPLS}, got {attention_impl!r}")
+        spec = MODEL_VARIANTS[variant]
+        ATTENTION_IMPLEMENTATIONS[attention_impl]  # an unknown name raises, listing the choices
         if num_concepts < 1 or num_classes < 1 or num_layers < 0:
             raise ValueError(f"need num_concepts >= 1, num_classes >= 1, num_layers >= 0; got {num_concepts}, "
                              f"{num_classes}, {num_layers}")
+        if spec.max_layers is not None and num_layers > spec.max_layers:
+            raise ValueError(f"model.num_layers is {num_layers}; variant {variant!r} takes at most {spec.max_layers} "
+                             f"({spec.description})")
         if not tau > 0:
             raise ValueError(f"model.tau is an inverse temperature and must be > 0, got {tau}")
         self.num_concepts, self.num_classes, self.num_layers = num_concepts, num_classes, num_layers
         self.variant, self.attention_impl, self.tau = variant, attention_impl, float(tau)
         self.input_dropout = KeyedDropout(dropout)
-        if variant == "evidence":
-            if num_layers > 1:
-                raise ValueError(f"variant 'evidence' has one temporal pooling stage: num_layers must be 0 (view "
-                                 f"'now' only) or 1 (views now, before, after), got {num_layers}")
-            self.evidence = EvidencePooling(num_concepts, temporal=num_layers == 1)
-            self.layers = nn.ModuleList()
+        given = {"num_layers": num_layers, "head_dim": head_dim, "ffn_hidden": ffn_hidden, "dropout": dropout}
+        options = {name: given[name] for name in spec.options}
+        if spec.encoder is not None:
+            self.encoder = resolve(spec.encoder)(num_concepts, **options)
         else:
-            self.layers = nn.ModuleList(self._make_layer(head_dim, ffn_hidden, dropout) for _ in range(num_layers))
-            self.final_norm = nn.LayerNorm(num_concepts)
-            self.concept_head = ConceptActivation(num_concepts)
+            block = resolve(spec.block)
+            self.encoder = BlockStackEncoder(num_concepts, (block(num_concepts, **options) for _ in range(num_layers)))
         self.classifier = NonNegativeLinear(num_concepts * self.num_views, num_classes)
+        self.register_load_state_dict_pre_hook(_move_legacy_encoder_keys)
+
+    @property
+    def variant_spec(self) -> ModelVariant:
+        """The registry entry of ``variant``: display name and capabilities (per-concept maps, ...)."""
+        return MODEL_VARIANTS[self.variant]
 
     @property
     def views(self) -> tuple[str, ...]:
         """What each block of C channels of z is: ("now",) for the published variants."""
-        return self.evidence.views if self.variant == "evidence" else ("now",)
+        return tuple(self.encoder.views)
 
     @property
     def num_views(self) -> int:
         return len(self.views)
 
     @property
+    def attention_map_names(self) -> tuple[str, ...]:
+        """What each [C, T, T] map of ``return_attention`` is ("layer 1 of 2", "view 'before'", ...)."""
+        return tuple(self.encoder.attention_map_names)
+
+    @property
     def num_attention_maps(self) -> int:
-        """How many [C, T, T] maps per video ``return_attention`` gives (layers, or temporal views)."""
-        return self.num_views - 1 if self.variant == "evidence" else self.num_layers
+        """How many maps per video ``return_attention`` gives (layers, or temporal views)."""
+        return len(self.attention_map_names)
 
     def channel_names(self, concept_names: list[str] | tuple[str, ...]) -> list[str]:
         """Names of the C·V channels of z (the concept names themselves when V = 1)."""
@@ -107,16 +118,8 @@ class TemporalConceptBottleneck(nn.Module):
 
     def set_input_statistics(self, mean: Tensor, std: Tensor) -> None:
         """Give the bottleneck the standardiser's training statistics μ, σ [C]. Variant "evidence" reads
-        the raw evidence max(0, a)/σ = max(0, X + μ/σ) and stores μ/σ; the other variants read X only."""
-        if self.variant == "evidence":
-            self.evidence.set_input_statistics(mean, std)
-
-    def _make_layer(self, head_dim: int, ffn_hidden: int, dropout: float) -> nn.Module:
-        if self.variant == "full":
-            return FullAttentionBlock(self.num_concepts, dropout)
-        if self.variant == "space_time":
-            return SpaceTimeBlock(self.num_concepts, head_dim, ffn_hidden, dropout)
-        return ConceptTemporalBlock(self.num_concepts, head_dim, ffn_hidden, dropout)
+        the raw evidence max(0, a)/σ = max(0, X + μ/σ) and stores μ/σ; the block variants read X only."""
+        self.encoder.set_input_statistics(mean, std)
 
     def _check_inputs(self, x: Tensor, padding_mask: Tensor | None) -> Tensor | None:
         if x.dim() != 3 or x.shape[-1] != self.num_concepts or x.shape[1] < 1:
@@ -140,19 +143,9 @@ class TemporalConceptBottleneck(nn.Module):
         """x [B, T, C] -> (z [B, T, C·V] before masking, per-layer maps or None); mask [B, T] bool or None."""
         key_valid = None if padding_mask is None else key_validity(padding_mask)
         impl = "explicit" if return_attention else self.attention_impl
-        if self.variant == "evidence":
-            return self.evidence(x, key_valid, impl=impl, return_attention=return_attention,
-                                 intervention=attention_intervention,
-                                 query_valid=None if padding_mask is None else ~padding_mask,
-                                 dropout=self.input_dropout)
-        h = self.input_dropout(x + sinusoidal_encoding(x.shape[1], x.shape[2], dtype=x.dtype, device=x.device))
-        attentions = []
-        for layer in self.layers:
-            h, attention = layer(h, padding_mask, key_valid, impl=impl, return_attention=return_attention,
-                                 attention_intervention=attention_intervention)
-            attentions.append(attention)
-        z = self.concept_head(self.final_norm(h))
-        return z, attentions if return_attention else None
+        return self.encoder(x, key_valid, impl=impl, return_attention=return_attention,
+                            intervention=attention_intervention,
+                            query_valid=None if padding_mask is None else ~padding_mask, dropout=self.input_dropout)
 
     def readout(self, z: Tensor, padding_mask: Tensor | None = None,
                 attentions: list[Tensor] | None = None) -> BottleneckOutput:
@@ -179,3 +172,14 @@ class TemporalConceptBottleneck(nn.Module):
         if concept_intervention is not None:
             z = concept_intervention.apply(z, mask, views=self.num_views)
         return self.readout(z, mask, attentions)
+
+
+def _move_legacy_encoder_keys(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """State dicts written before the encoder was a submodule hold its parameters on the bottleneck
+    itself (``layers.*``, ``final_norm.*``, ``concept_head.*``, ``evidence.*``): move them under ``encoder.``."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        rest = key[len(prefix):]
+        for old, new in LEGACY_ENCODER_KEYS.items():
+            if rest.startswith(old):
+                state_dict[prefix + new + rest[len(old):]] = state_dict.pop(key)
+                break

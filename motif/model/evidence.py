@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from motif.model.attention import ATTENTION_IMPLS
+from motif.model.variants import ATTENTION_IMPLEMENTATIONS
 
 if TYPE_CHECKING:
     from motif.model.interventions import AttentionIntervention
@@ -93,6 +93,11 @@ class EvidencePooling(nn.Module):
     @property
     def num_views(self) -> int:
         return len(self.views)
+
+    @property
+    def attention_map_names(self) -> tuple[str, ...]:
+        """What the maps ``return_attention`` gives are: one per temporal view."""
+        return tuple(f"view '{view}'" for view in self.views[1:])
 
     def scale(self) -> Tensor:
         """α [V, C] >= 0."""
@@ -164,8 +169,7 @@ class EvidencePooling(nn.Module):
         key_valid [B, T] bool (None = every window valid); ``dropout`` (scaling non-negative values by a
         non-negative factor) is applied to the evidence during training.
         """
-        if impl not in ATTENTION_IMPLS:
-            raise ValueError(f"attention_impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
+        ATTENTION_IMPLEMENTATIONS[impl]  # an unknown name raises, listing the choices
         batch, num_windows, _ = x.shape
         e = self.evidence(x)
         if dropout is not None:
@@ -197,6 +201,11 @@ class EvidencePooling(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_concepts={self.num_concepts}, views={self.views}, buckets={self.buckets}"
+
+
+def evidence_encoder(num_concepts: int, num_layers: int) -> EvidencePooling:
+    """The concept encoder of variant "evidence": num_layers 0 keeps the view "now", 1 adds "before" and "after"."""
+    return EvidencePooling(num_concepts, temporal=num_layers == 1)
 
 
 def channel_names(concept_names: list[str] | tuple[str, ...], views: tuple[str, ...]) -> list[str]:

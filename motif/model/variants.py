@@ -1,110 +1,79 @@
-"""Ablation variants of the temporal block: full (channel-mixing) attention and MoTIF-ST."""
+"""The model's named choices: the variants of the temporal bottleneck (``model.variant``) with their
+capabilities, and the attention implementations (``model.attention_impl``).
+
+Light to import (no torch): an entry names its implementation as ``"package.module:attribute"``, and
+the bottleneck resolves it when it builds a model. A new variant is its block module plus one
+``MODEL_VARIANTS.register`` call (here, or in the user's own code before the model is built).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any, Callable
 
-import torch
-import torch.nn.functional as F
-from einops import rearrange
-from torch import Tensor, nn
+from motif.registry import Registry
 
-from motif.model.blocks import ConceptTemporalBlock
-from motif.model.dropout import KeyedDropout
-
-if TYPE_CHECKING:
-    from motif.model.interventions import AttentionIntervention
-
-HEAD_CHOICES = (8, 6, 4, 3, 2)
+MODEL_OPTIONS = ("num_layers", "head_dim", "ffn_hidden", "dropout")
 
 
-def attention_heads(channels: int) -> int:
-    """Heads of the full-attention ablation: the first of 8, 6, 4, 3, 2 dividing C, else 1."""
-    return next((h for h in HEAD_CHOICES if channels % h == 0), 1)
+@dataclass(frozen=True)
+class ModelVariant:
+    """What a value of ``model.variant`` builds and what its explanations offer.
 
+    Exactly one of ``block`` and ``encoder`` is set (a callable or a ``"module:attribute"`` reference):
 
-class FullAttentionBlock(nn.Module):
-    """Ablation "full attention": standard multi-head self-attention over time (post-norm).
+    - ``block``: one temporal layer, called as ``block(num_concepts, **options)``. The bottleneck stacks
+      ``num_layers`` of them between the positional encoding and the concept head
+      (``motif.model.block_stack.BlockStackEncoder``). A block maps ``(x [B, T, C], padding_mask [B, T]
+      or None, key_valid [B, T] or None, *, impl, return_attention, attention_intervention)`` to
+      ``(x [B, T, C], attention maps or None)``.
+    - ``encoder``: the whole concept encoder X [B, T, C] -> z [B, T, V·C], called as
+      ``encoder(num_concepts, **options)``; its interface is the one ``BlockStackEncoder`` has
+      (``forward``, ``views``, ``attention_map_names``, ``set_input_statistics``).
 
-    Queries, keys and values mix all concepts (channel-mixing projections), heads from
-    ``attention_heads``, FFN C -> 4C -> C with GELU. Its maps are per head, [B, heads, T, T], not per
-    concept, so attention interventions do not apply.
+    options: the model options (of ``MODEL_OPTIONS``) passed to the factory, as keywords.
+    display_name: the name shown in run summaries and figures.
+    per_concept_maps: the attention maps are one [T, T] map per concept, [B, C, T, T] (not per head).
+    attention_interventions: interventions that replace a concept's attention maps apply.
+    max_layers: the largest ``model.num_layers`` the variant takes (None: no limit).
     """
 
-    def __init__(self, num_concepts: int, dropout: float = 0.1):
-        super().__init__()
-        self.num_heads = attention_heads(num_concepts)
-        self.attention = nn.MultiheadAttention(num_concepts, self.num_heads, batch_first=True)
-        self.norm_attention = nn.LayerNorm(num_concepts)
-        self.ffn = nn.Sequential(nn.Linear(num_concepts, 4 * num_concepts), nn.GELU(), KeyedDropout(dropout),
-                                 nn.Linear(4 * num_concepts, num_concepts))
-        self.norm_ffn = nn.LayerNorm(num_concepts)
-        self.dropout = KeyedDropout(dropout)
+    display_name: str
+    description: str
+    block: Callable[..., Any] | str | None = None
+    encoder: Callable[..., Any] | str | None = None
+    options: tuple[str, ...] = ("head_dim", "ffn_hidden", "dropout")
+    per_concept_maps: bool = True
+    attention_interventions: bool = True
+    max_layers: int | None = None
 
-    def forward(self, x: Tensor, padding_mask: Tensor | None, key_valid: Tensor | None, *, impl: str = "fast",
-                return_attention: bool = False,
-                attention_intervention: AttentionIntervention | None = None) -> tuple[Tensor, Tensor | None]:
-        """x [B, T, C] -> (x [B, T, C], per-head maps [B, heads, T, T] or None)."""
-        if attention_intervention is not None:
-            raise ValueError("attention interventions replace per-concept maps; variant 'full' has per-head "
-                             "maps that mix concepts. Use variant 'motif' or 'space_time'.")
-        need_weights = return_attention or impl == "explicit"
-        key_padding_mask = None if key_valid is None else ~key_valid
-        out, attention = self.attention(x, x, x, key_padding_mask=key_padding_mask, need_weights=need_weights,
-                                        average_attn_weights=False)
-        x = self.norm_attention(x + self.dropout(out))
-        x = self.norm_ffn(x + self.dropout(self.ffn(x)))
-        return x, attention if return_attention else None
+    def __post_init__(self) -> None:
+        if (self.block is None) == (self.encoder is None):
+            raise ValueError(f"model variant {self.display_name!r}: set exactly one of block and encoder")
+        unknown = sorted(set(self.options) - set(MODEL_OPTIONS))
+        if unknown:
+            raise ValueError(f"model variant {self.display_name!r}: unknown options {unknown}; the model options "
+                             f"are {', '.join(MODEL_OPTIONS)}")
 
 
-class ConceptMixer(nn.Module):
-    """MoTIF-ST: gated attention ACROSS concepts at each time step.
-
-    At window t the C concepts are tokens of width d: Q/K/V = Linear(C -> C·d) of LN(x[t]) (maps over
-    all concepts), logits <Q_c, K_e>·d^-0.5 + 1.0·[c = e] (identity bias), softmax over e, output
-    mean_d of the weighted values; padded windows output 0. Residual: x + gate · Drop(out), gate a
-    learned scalar initialised to 0.1. This mixes concepts, so the variant gives up concept isolation:
-    a concept's temporal map then depends on the other concepts too.
-    """
-
-    def __init__(self, num_concepts: int, head_dim: int = 1, dropout: float = 0.1, gate: float = 0.1,
-                 identity_bias: float = 1.0):
-        super().__init__()
-        self.head_dim, self.identity_bias = head_dim, identity_bias
-        self.norm = nn.LayerNorm(num_concepts)
-        self.qkv = nn.Linear(num_concepts, 3 * num_concepts * head_dim)
-        self.gate = nn.Parameter(torch.tensor(float(gate)))
-        self.dropout = KeyedDropout(dropout)
-
-    def forward(self, x: Tensor, padding_mask: Tensor | None, *, impl: str = "fast") -> Tensor:
-        """x [B, T, C] -> x [B, T, C] (windows act as heads: no [B, T, C, C] tensor on the fast path)."""
-        num_concepts = x.shape[-1]
-        qkv = rearrange(self.qkv(self.norm(x)), "b t (n c d) -> n b t c d", n=3, d=self.head_dim)
-        query, key, value = (qkv[0] * self.head_dim ** -0.5, qkv[1], qkv[2])
-        bias = torch.eye(num_concepts, dtype=x.dtype, device=x.device) * self.identity_bias
-        if impl == "fast":
-            out = F.scaled_dot_product_attention(query, key, value, attn_mask=bias, scale=1.0)
-        else:
-            scores = torch.einsum("btcd,bted->btce", query, key) + bias
-            out = torch.einsum("btce,bted->btcd", scores.softmax(dim=-1), value)
-        out = out.mean(dim=-1)
-        if padding_mask is not None:
-            out = out.masked_fill(padding_mask.unsqueeze(-1), 0.0)
-        return x + self.gate * self.dropout(out)
+MODEL_VARIANTS: Registry[ModelVariant] = Registry("model variant", key="model.variant")
+MODEL_VARIANTS.register("motif", ModelVariant(
+    "MoTIF", "per-concept temporal attention and per-concept FFN (the published block)",
+    block="motif.model.blocks:ConceptTemporalBlock"))
+MODEL_VARIANTS.register("full", ModelVariant(
+    "full attention", "ablation: multi-head attention over time that mixes concepts; per-head maps",
+    block="motif.model.ablations:FullAttentionBlock", options=("dropout",), per_concept_maps=False,
+    attention_interventions=False))
+MODEL_VARIANTS.register("space_time", ModelVariant(
+    "MoTIF-ST", "attention across concepts at each window, then the MoTIF block (gives up concept isolation)",
+    block="motif.model.ablations:SpaceTimeBlock"))
+MODEL_VARIANTS.register("evidence", ModelVariant(
+    "evidence bottleneck", "each concept's own evidence pooled over time, views now / before / after; "
+                           "num_layers 0 keeps the view 'now' only, 1 adds the temporal views",
+    encoder="motif.model.evidence:evidence_encoder", options=("num_layers",), max_layers=1))
 
 
-class SpaceTimeBlock(nn.Module):
-    """A ``ConceptMixer`` followed by a ``ConceptTemporalBlock`` (one MoTIF-ST layer)."""
-
-    def __init__(self, num_concepts: int, head_dim: int = 1, ffn_hidden: int = 1, dropout: float = 0.1):
-        super().__init__()
-        self.mixer = ConceptMixer(num_concepts, head_dim, dropout)
-        self.temporal = ConceptTemporalBlock(num_concepts, head_dim, ffn_hidden, dropout)
-
-    def forward(self, x: Tensor, padding_mask: Tensor | None, key_valid: Tensor | None, *, impl: str = "fast",
-                return_attention: bool = False,
-                attention_intervention: AttentionIntervention | None = None) -> tuple[Tensor, Tensor | None]:
-        """x [B, T, C] -> (x [B, T, C], per-concept maps [B, C, T, T] or None)."""
-        x = self.mixer(x, padding_mask, impl=impl)
-        return self.temporal(x, padding_mask, key_valid, impl=impl, return_attention=return_attention,
-                             attention_intervention=attention_intervention)
+ATTENTION_IMPLEMENTATIONS: Registry[str] = Registry("attention implementation", key="model.attention_impl", entries={
+    "fast": "scaled_dot_product_attention; the [B, C, T, T] maps are never materialised",
+    "explicit": "scores, masked softmax and maps written out (the same numbers)",
+})

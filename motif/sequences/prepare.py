@@ -16,7 +16,8 @@ from motif.backbone import load_backbone
 from motif.cache import DamagedCacheFileError, EmbeddingCache, extract_embeddings, iter_video_embeddings
 from motif.concepts import (ConceptBankError, ConceptStandardizer, NonFiniteActivationsError, concept_activations,
                             embed_concept_bank)
-from motif.data import SkipReport, VideoRecord, carve_validation, load_configured_dataset
+from motif.config import window_settings_of
+from motif.data import DATASET_FORMATS, SkipReport, VideoRecord, carve_validation, load_configured_dataset
 from motif.sequences.sequence import ConceptSequence
 from motif.video import VideoError, VideoWindowSettings
 from motif.world.order_task import make_order_task
@@ -30,7 +31,7 @@ class PreparedData:
 
     text_embeddings [C, D] (concept prompts) and class_text_embeddings [K, D] (zero-shot prompts) are
     None for tasks without a text encoder. video / backbone describe how windows were embedded, so a
-    checkpoint can embed a new video the same way.
+    checkpoint can embed a new video the same way (video is None for a task without videos).
     """
 
     train: list[ConceptSequence]
@@ -41,7 +42,7 @@ class PreparedData:
     standardizer: ConceptStandardizer
     text_embeddings: Tensor | None = None
     class_text_embeddings: Tensor | None = None
-    video: dict = field(default_factory=dict)
+    video: VideoWindowSettings | None = None
     backbone: dict = field(default_factory=dict)
     skipped: list[dict] = field(default_factory=list)
 
@@ -90,7 +91,7 @@ def prepare_synthetic_order(cfg: DictConfig, split: int = 1) -> PreparedData:
     spans = {vid: torch.stack([torch.arange(len(f)), torch.arange(1, len(f) + 1)], 1).float()
              for vid, f in features.items()}
     return _finish(train, val, test, activations, spans, features, class_names=task.class_names,
-                   concept_names=task.concept_names, video={"unit": "window"},
+                   concept_names=task.concept_names,
                    backbone={"model": "synthetic_order", "pretrained": None})
 
 
@@ -102,7 +103,7 @@ def cached_window_embeddings(records: list[VideoRecord], backbone, cache: Embedd
     folder) and its video embedded again. A video whose fresh file is damaged too is skipped.
     """
     def extract(todo: list[VideoRecord]) -> None:
-        extract_embeddings(todo, backbone, cfg.video, cache, skip_report=skips,
+        extract_embeddings(todo, backbone, window_settings_of(cfg), cache, skip_report=skips,
                            decode_threads=int(cfg.cache.num_workers) or None)
 
     extract(records)
@@ -129,14 +130,14 @@ def cached_window_embeddings(records: list[VideoRecord], backbone, cache: Embedd
         extract(damaged)
 
 
-def iter_window_embeddings(records: list[VideoRecord], backbone, video_cfg, skips: SkipReport
+def iter_window_embeddings(records: list[VideoRecord], backbone, settings: VideoWindowSettings, skips: SkipReport
                            ) -> Iterator[tuple[str, Tensor, Tensor]]:
     """(video_id, embeddings [T, D], spans [T, 2]) decoded and embedded on the fly (``cache.mode=stream``:
     nothing is written to disk). Bad videos go to ``skips``."""
     def skip(record: VideoRecord, error: VideoError) -> None:
         skips.add(str(record.path), error.reason, video_id=record.video_id, error=type(error).__name__)
 
-    for video in iter_video_embeddings(records, backbone, video_cfg, on_skip=skip):
+    for video in iter_video_embeddings(records, backbone, settings, on_skip=skip):
         yield video.video_id, video.embeddings, video.spans
 
 
@@ -156,13 +157,14 @@ def prepare_video_dataset(cfg: DictConfig, split: int, out_dir: Path) -> Prepare
             f"(concepts.similarity_threshold={cfg.concepts.similarity_threshold}), fewer than the "
             f"{len(splits.class_names)} classes; add distinct concepts or raise concepts.similarity_threshold.")
     skips = SkipReport()
+    settings = window_settings_of(cfg)
     records = splits.all_records()
     prompts = [cfg.baselines.zero_shot_prompt.format(name) for name in splits.class_names]
     if cfg.cache.mode == "stream":
-        videos = iter_window_embeddings(records, backbone, cfg.video, skips)
+        videos = iter_window_embeddings(records, backbone, settings, skips)
         class_text = backbone.encode_text(prompts)
     else:
-        cache = EmbeddingCache.for_backbone(cfg.cache.dir, backbone, cfg.video)
+        cache = EmbeddingCache.for_backbone(cfg.cache.dir, backbone, settings)
         videos = cached_window_embeddings(records, backbone, cache, cfg, skips)
         class_text = cache.text_embeddings(prompts, backbone)
     activations, spans, embeddings = {}, {}, {}
@@ -174,12 +176,12 @@ def prepare_video_dataset(cfg: DictConfig, split: int, out_dir: Path) -> Prepare
     return _finish(splits.train, splits.val, splits.test, activations, spans, embeddings,
                    class_names=splits.class_names, concept_names=bank.names, text_embeddings=text,
                    class_text_embeddings=class_text,
-                   video=VideoWindowSettings.from_config(cfg.video).as_dict(), backbone=dict(backbone.identity),
+                   video=settings, backbone=dict(backbone.identity),
                    skipped=skips.to_dict()["videos"])
 
 
 def prepare_data(cfg: DictConfig, split: int, out_dir: Path) -> PreparedData:
-    """Dispatch on ``cfg.data.format``."""
-    if cfg.data.format == "synthetic_order":
-        return prepare_synthetic_order(cfg, split)
-    return prepare_video_dataset(cfg, split, out_dir)
+    """The concept sequences of ``cfg.data.format``: from its videos, or generated (the synthetic order task)."""
+    if DATASET_FORMATS[cfg.data.format].has_videos:
+        return prepare_video_dataset(cfg, split, out_dir)
+    return prepare_synthetic_order(cfg, split)

@@ -89,8 +89,8 @@ class ConceptTimelineCallback(pl.Callback):
 
     def _views(self, pl_module: pl.LightningModule):
         """(item, view) per logged video; view: a name and a colour per channel of the concept axis, z [T, C],
-        r [T, C], π [T], G [C], the predicted class, its probability and the last layer's attention maps
-        (or None)."""
+        r [T, C], π [T], G [C], the predicted class, its probability and the last layer's per-concept
+        attention maps [C, T, T] (None when the variant has none)."""
         model = pl_module.model
         was_training = model.training
         model.eval()
@@ -100,7 +100,8 @@ class ConceptTimelineCallback(pl.Callback):
                 probs = out.logits[0].softmax(-1)
                 k = int(probs.argmax())
                 e = explain(model, out, class_index=k)
-                attention = out.attentions[-1][0].cpu() if out.attentions else None
+                has_maps = bool(out.attentions) and model.variant_spec.per_concept_maps
+                attention = out.attentions[-1][0].cpu() if has_maps else None
                 names = model.channel_names(self.concept_names)  # the concepts, then their views (if any)
                 yield item, {"names": names, "colours": concept_colours(names), "z": out.concepts[0].cpu(),
                              "r": e.relevance[0].cpu(), "pi": e.window_importance[0].cpu(),
@@ -150,7 +151,7 @@ class ConceptTimelineCallback(pl.Callback):
             "heatmap": concept_heatmap_figure(spans, z.numpy(), view["names"], max_concepts=self.table_concepts,
                                               order=g.argsort(descending=True).tolist(), colours=view["colours"]),
         }
-        if view["attention"] is not None and view["attention"].shape[0] == len(self.concept_names):
+        if view["attention"] is not None:
             by_concept = fold_views(g, len(self.concept_names))   # a concept's G summed over its views
             chosen = by_concept.topk(min(3, len(self.concept_names))).indices.tolist()
             figures["attention"] = attention_maps_figure(spans, view["attention"][chosen].numpy(),

@@ -17,6 +17,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from motif.config import config_to_dict, run_dir_of, save_config, split_dir_of
+from motif.model.variants import MODEL_VARIANTS
 from motif.stats import mean_std
 from motif.training.baselines import (evaluate_bottleneck, linear_baseline, shuffle_windows, zero_shot)
 from motif.training.callbacks import ConceptTimelineCallback
@@ -28,6 +29,8 @@ from motif.sequences.prepare import PreparedData, prepare_data
 from motif.training.resume import AtomicCheckpointIO, checkpoint_epoch
 
 log = logging.getLogger(__name__)
+
+FULL_ATTENTION_VARIANT = "full"   # the model variant of the baseline ``baselines.full_attention``
 
 
 def model_kwargs_of(cfg: DictConfig, num_concepts: int, num_classes: int, variant: str | None = None) -> dict:
@@ -118,10 +121,10 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
     module, epochs = fit_bottleneck(cfg, data, out_dir, cfg.model.variant, loggers=loggers, resume=resume,
                                     media=True)
     full = baseline_run = None
-    if cfg.baselines.full_attention and cfg.model.variant != "full":
+    if cfg.baselines.full_attention and cfg.model.variant != FULL_ATTENTION_VARIANT:
         if wandb_logger(loggers) is not None and rank_zero_only.rank == 0:  # its own wandb run, job_type baseline
             baseline_run = start_wandb_run(cfg, out_dir, f"{run_name}-baselines", "baseline")
-        full, _ = fit_bottleneck(cfg, data, out_dir, "full", resume=resume,
+        full, _ = fit_bottleneck(cfg, data, out_dir, FULL_ATTENTION_VARIANT, resume=resume,
                                  loggers=[WandbLogger(experiment=baseline_run)] if baseline_run is not None else [])
     if rank_zero_only.rank != 0:
         return None
@@ -248,10 +251,6 @@ def train_and_evaluate(cfg: DictConfig, resume: bool = False) -> dict | None:
     return summary
 
 
-BOTTLENECK_NAMES = {"motif": "MoTIF", "full": "full attention", "space_time": "MoTIF-ST",
-                    "evidence": "evidence bottleneck"}
-
-
 def format_summary(metrics: dict, run_dir: Path) -> str:
     """A short text table of the model and its baselines."""
     def pct(value) -> str:
@@ -261,7 +260,8 @@ def format_summary(metrics: dict, run_dir: Path) -> str:
         return f" ± {100 * tree[key + '_std']:.1f}" if key + "_std" in tree else ""
 
     lines = [f"run directory: {run_dir}", f"{'method':<28}{'test acc %':>12}"]
-    model = BOTTLENECK_NAMES.get(metrics.get("variant", "motif"), "MoTIF")
+    variant = metrics.get("variant", "motif")
+    model = MODEL_VARIANTS[variant].display_name if variant in MODEL_VARIANTS else variant
     lines.append(f"{model:<28}{pct(metrics.get('test_acc'))}{std(metrics, 'test_acc')}")
     if "shuffled_test_acc" in metrics:
         lines.append(f"{model + ', windows shuffled':<28}{pct(metrics['shuffled_test_acc'])}"

@@ -1,18 +1,19 @@
 """Videos to per-window frames: window plans and settings, lazy streaming readers (decord / PyAV, or frames
-already in memory), writing."""
+already in memory), writing.
 
-from motif.video.backends import BACKENDS
-from motif.video.errors import (CorruptVideoError, EmptyVideoError, InvalidFpsError, TooFewFramesError,
-                                VideoError, VideoNotFoundError)
-from motif.video.frame_array import FrameArray
-from motif.video.plan import SAMPLING_MODES, WindowPlan
-from motif.video.probe import VideoMeta
-from motif.video.reader import Video, VideoSource, WindowChunk, open_video, output_size, read_header
-from motif.video.settings import VideoWindowSettings
-from motif.video.write import write_video
+The names below are imported on first use, so ``motif.video.settings`` and ``motif.video.plan`` (read by
+the config) load neither torch nor the decoders.
+"""
 
-__all__ = [
-    "BACKENDS", "SAMPLING_MODES", "CorruptVideoError", "EmptyVideoError", "FrameArray", "InvalidFpsError",
-    "TooFewFramesError", "Video", "VideoError", "VideoMeta", "VideoNotFoundError", "VideoSource",
-    "VideoWindowSettings", "WindowChunk", "WindowPlan", "open_video", "output_size", "read_header", "write_video",
-]
+from motif.lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "motif.video.errors": ("CorruptVideoError", "EmptyVideoError", "InvalidFpsError", "TooFewFramesError",
+                           "VideoError", "VideoNotFoundError"),
+    "motif.video.frame_array": ("FrameArray",),
+    "motif.video.plan": ("FRAME_SAMPLING", "FrameSampling", "WindowPlan"),
+    "motif.video.probe": ("VideoMeta",),
+    "motif.video.reader": ("Video", "VideoSource", "WindowChunk", "open_video", "output_size", "read_header"),
+    "motif.video.settings": ("VIDEO_BACKENDS", "VideoWindowSettings"),
+    "motif.video.write": ("write_video",),
+})

@@ -31,8 +31,6 @@ from motif.video.errors import CorruptVideoError
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "decord", "pyav")
-
 # A seek is worth it when it saves decoding more than this many frames. decord's seeks (and its
 # skip_frames) become several times slower than reading on frame by frame when the CPUs are busy
 # (e.g. one DataLoader worker per core), hence its much higher threshold.

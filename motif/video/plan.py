@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
-import torch
+from motif.registry import Registry
 
-SAMPLING_MODES = ("center", "uniform", "random", "all")
+if TYPE_CHECKING:
+    import torch
 
 _MASK64 = (1 << 64) - 1
 
@@ -65,14 +67,45 @@ def _random_offsets(length: int, k: int, state: int) -> list[int]:
     return sorted(pool[:k])
 
 
-def _window_offsets(length: int, k: int, sampling: str) -> list[int]:
-    """Deterministic offsets of the frames used inside a window of ``length`` frames."""
-    if sampling == "all":
-        return list(range(length))
-    if sampling == "uniform" and k > 1:
-        # round(i * (length - 1) / (k - 1)), half up, in integer arithmetic
-        return [(2 * i * (length - 1) + (k - 1)) // (2 * (k - 1)) for i in range(k)]
-    return [((2 * i + 1) * length) // (2 * k) for i in range(k)]  # centre (and uniform with k = 1)
+def _center_offsets(length: int, k: int, state: int) -> list[int]:
+    """The centres of k equal sub-segments of the window."""
+    return [((2 * i + 1) * length) // (2 * k) for i in range(k)]
+
+
+def _uniform_offsets(length: int, k: int, state: int) -> list[int]:
+    """k offsets evenly spaced from the first to the last frame (k = 1: the centre)."""
+    if k == 1:
+        return _center_offsets(length, k, state)
+    # round(i * (length - 1) / (k - 1)), half up, in integer arithmetic
+    return [(2 * i * (length - 1) + (k - 1)) // (2 * (k - 1)) for i in range(k)]
+
+
+def _every_offset(length: int, k: int, state: int) -> list[int]:
+    return list(range(length))
+
+
+@dataclass(frozen=True)
+class FrameSampling:
+    """A way of choosing the frames of a window (a value of ``video.frame_sampling``).
+
+    offsets(length, k, state): the sorted offsets in [0, length) of the frames used from a window of
+    ``length`` frames, k = frames_per_window; ``state`` is the window's 64-bit random state, derived
+    from (seed, video_id, window) and computed only for modes with ``uses_seed``.
+    every_frame: the mode uses every frame of the window (frames_per_window does not apply).
+    """
+
+    offsets: Callable[[int, int, int], list[int]]
+    description: str
+    uses_seed: bool = False
+    every_frame: bool = False
+
+
+FRAME_SAMPLING: Registry[FrameSampling] = Registry("frame sampling mode", key="video.frame_sampling", entries={
+    "center": FrameSampling(_center_offsets, "the centres of k equal sub-segments"),
+    "uniform": FrameSampling(_uniform_offsets, "k frames evenly spaced, first and last included"),
+    "random": FrameSampling(_random_offsets, "k distinct frames drawn with a stable seed", uses_seed=True),
+    "all": FrameSampling(_every_offset, "every frame of the window", every_frame=True),
+})
 
 
 @dataclass(frozen=True)
@@ -116,8 +149,7 @@ class WindowPlan:
                 raise ValueError(f"WindowPlan: {name} must be a positive integer, got {value!r}")
         if not fps > 0 or fps == float("inf"):
             raise ValueError(f"WindowPlan: fps must be a positive finite number, got {fps!r}")
-        if sampling not in SAMPLING_MODES:
-            raise ValueError(f"WindowPlan: sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
+        mode = FRAME_SAMPLING[sampling]
 
         starts: list[int] = []
         ends: list[int] = []
@@ -132,12 +164,8 @@ class WindowPlan:
 
         frame_indices = []
         for window, (start, end) in enumerate(zip(starts, ends)):
-            length = end - start
-            if sampling == "random":
-                state = _window_rng_state(seed, video_id, window)
-                offsets = _random_offsets(length, frames_per_window, state)
-            else:
-                offsets = _window_offsets(length, frames_per_window, sampling)
+            state = _window_rng_state(seed, video_id, window) if mode.uses_seed else 0
+            offsets = mode.offsets(end - start, frames_per_window, state)
             frame_indices.append(tuple(start + offset for offset in offsets))
 
         return cls(num_frames=num_frames, fps=float(fps), window_size=window_size, stride=stride,
@@ -153,6 +181,8 @@ class WindowPlan:
     @property
     def spans(self) -> torch.Tensor:
         """Window spans in seconds, ``[T, 2]`` float32: ``(start_frame / fps, end_frame / fps)``."""
+        import torch  # here, so that the plan (and the settings and config that use it) import without torch
+
         frames = torch.tensor([self.starts, self.ends], dtype=torch.float64).T
         return (frames / self.fps).to(torch.float32)
 
@@ -162,7 +192,7 @@ class WindowPlan:
 
     def needed_frames(self) -> list[int]:
         """All frames the plan uses, sorted and without repeats (what a reader must decode)."""
-        if self.sampling == "all" and self.stride <= self.window_size:  # windows tile the video
+        if FRAME_SAMPLING[self.sampling].every_frame and self.stride <= self.window_size:  # windows tile the video
             return list(range(self.starts[0], self.ends[-1]))
         return sorted({index for frames in self.frame_indices for index in frames})
 

@@ -26,11 +26,12 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from motif.video.backends import BACKENDS, DecordFrames, FrameBackend, PyAVFrames
+from motif.video.backends import DecordFrames, FrameBackend, PyAVFrames
 from motif.video.errors import CorruptVideoError
 from motif.video.frame_array import ArrayFrames, FrameArray
 from motif.video.plan import WindowPlan
 from motif.video.probe import VideoMeta, check_file, check_min_frames, read_header_meta
+from motif.video.settings import VIDEO_BACKENDS
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +110,7 @@ class VideoSource:
 
     def __init__(self, video: Video, backend: str = "auto", num_threads: int = 1,
                  resize: Resize = None, *, fps_override: float | None = None, min_frames: int = 2) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        VIDEO_BACKENDS[backend]  # an unknown name raises, listing the choices
         if not isinstance(num_threads, int) or num_threads < 0:
             raise ValueError(f"num_threads must be >= 0 (0 = automatic), got {num_threads!r}")
         if not isinstance(min_frames, int) or min_frames < 1:

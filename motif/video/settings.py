@@ -1,23 +1,35 @@
-"""How every video is cut into windows and decoded: one frozen settings object, built from the
-``video`` config section and used by extraction, the cache key and explanation."""
+"""How every video is cut into windows and decoded: one frozen settings object, the ``video`` section
+of the run config itself, used by extraction, the cache key, the checkpoint and explanation.
+
+Light to import (no torch, no decoders): ``motif.config`` uses the class as its schema.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, is_dataclass
-from os import PathLike
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from motif.registry import Registry
+from motif.video.plan import FRAME_SAMPLING, WindowPlan
 
-from motif.video.plan import WindowPlan
-from motif.video.reader import VideoSource, open_video
+VIDEO_BACKENDS: Registry[str] = Registry("video backend", key="video.backend", entries={
+    "auto": "decord, and PyAV for files decord cannot open or larger than 256 MiB",
+    "decord": "decord (holds the compressed stream in memory)",
+    "pyav": "PyAV (memory independent of the video)",
+})
 
 
 @dataclass(frozen=True)
 class VideoWindowSettings:
-    """How every video is cut into windows and decoded. Field names follow the ``video`` config
-    section, so ``VideoWindowSettings(**video_config)`` works; ``resize`` is None, ``(H, W)`` or the
-    shorter side."""
+    """How every video is cut into windows and decoded (spec section 1).
+
+    backend: a name of ``VIDEO_BACKENDS``; window_size / stride: frames per window and between window
+    starts (stride None = window_size, non-overlapping); frames_per_window, frame_sampling (a name of
+    ``FRAME_SAMPLING``) and seed: which frames of a window are embedded; num_threads: decoder threads
+    (0 = automatic); min_frames: shorter videos are skipped; fps_override replaces a missing or wrong
+    frame rate; chunk_windows: windows decoded at a time (memory, not results); resize: the shorter
+    side of the decoded frames (None = the backbone's own input size).
+    """
 
     backend: str = "auto"
     window_size: int = 8
@@ -29,9 +41,10 @@ class VideoWindowSettings:
     min_frames: int = 2
     fps_override: float | None = None
     chunk_windows: int = 16
-    resize: int | tuple[int, int] | None = None
+    resize: int | None = None
 
     def __post_init__(self) -> None:
+        VIDEO_BACKENDS[self.backend]  # an unknown name raises, listing the choices
         self.plan(1, 1.0, "")  # validates the window settings
         if not isinstance(self.chunk_windows, int) or self.chunk_windows < 1:
             raise ValueError(f"chunk_windows must be a positive integer, got {self.chunk_windows!r}")
@@ -42,34 +55,22 @@ class VideoWindowSettings:
                                 frames_per_window=self.frames_per_window, sampling=self.frame_sampling,
                                 seed=self.seed, video_id=video_id)
 
-    def open(self, path: str | PathLike[str]) -> VideoSource:
-        """A lazily opened source for one video."""
-        return open_video(path, backend=self.backend, num_threads=self.num_threads, resize=self.resize,
-                          fps_override=self.fps_override, min_frames=self.min_frames)
-
     def content_key(self) -> dict:
         """The settings that determine which pixels are delivered (for cache keys)."""
-        resize = list(self.resize) if isinstance(self.resize, tuple) else self.resize
+        sampling = FRAME_SAMPLING[self.frame_sampling]
         return {"window_size": self.window_size, "stride": self.stride or self.window_size,
-                "frames_per_window": self.frames_per_window if self.frame_sampling != "all" else None,
+                "frames_per_window": None if sampling.every_frame else self.frames_per_window,
                 "frame_sampling": self.frame_sampling,
-                "seed": self.seed if self.frame_sampling == "random" else None,
-                "resize": resize, "fps_override": self.fps_override}
+                "seed": self.seed if sampling.uses_seed else None,
+                "resize": self.resize, "fps_override": self.fps_override}
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (for checkpoints); ``from_dict`` reads them back."""
         return asdict(self)
 
     @classmethod
-    def from_config(cls, video_cfg: Any) -> "VideoWindowSettings":
-        """The settings from the ``video`` config section (DictConfig, dataclass, dict or settings);
-        keys that are not window settings are ignored."""
-        if isinstance(video_cfg, cls):
-            return video_cfg
-        if isinstance(video_cfg, DictConfig):
-            data = OmegaConf.to_container(video_cfg, resolve=True)
-        elif is_dataclass(video_cfg):
-            data = asdict(video_cfg)
-        else:
-            data = dict(video_cfg)
+    def from_dict(cls, values: dict[str, Any]) -> "VideoWindowSettings":
+        """Settings from ``as_dict`` output. Keys that are not fields (written by older versions) are
+        ignored; missing ones take their defaults."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{key: value for key, value in values.items() if key in known})
