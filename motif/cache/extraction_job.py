@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from motif.backbone import load_backbone
 from motif.cache.extract import ExtractionReport, extract_embeddings
 from motif.cache.store import EmbeddingCache
+from motif.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ def dataset_records(cfg: DictConfig) -> list[Any]:
 
     data = cfg.data
     if data.format == "synthetic_order":
-        raise ValueError("data.format=synthetic_order generates features directly; it has no videos to embed")
+        raise ConfigError("data.format=synthetic_order generates features directly; it has no videos to embed",
+                          where="data.format", hint="train it directly with tools/train.py")
     records: dict[str, Any] = {}
     for split in data.splits:
         splits = load_configured_dataset(data, split)

@@ -32,6 +32,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
+from motif.errors import MotifError
+
 WORLD_NAME = "motif-synthetic-world"
 WORLD_FORMAT_VERSION = 2
 PLACEMENTS = ("random", "fixed")
@@ -108,7 +110,7 @@ WORLD_CLASSES: tuple[WorldClass, ...] = (
 CLASS_NAMES: tuple[str, ...] = tuple(c.name for c in WORLD_CLASSES)
 
 
-class WorldError(ValueError):
+class WorldError(MotifError, ValueError):
     """A world folder or setting is unusable; the message names the file or key and the fix."""
 
 
