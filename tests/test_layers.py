@@ -22,6 +22,7 @@ LAYERS = [
     ("motif.cache",),
     ("motif.sequences", "motif.checkpoint", "motif.plots"),
     ("motif.training", "motif.explain", "motif.evaluation", "motif.discovery"),
+    ("motif.cli",),
 ]
 
 

@@ -45,6 +45,7 @@ import hashlib
 import json
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -56,6 +57,7 @@ from safetensors.torch import save_file
 
 from safetensors.torch import load_file
 
+from motif.cli import tool_main
 from motif.data.synthetic import LEFT_SIDE, OBJECTS, RIGHT_SIDE, WORLD_CONCEPTS, render_labelled_frames, roc_auc
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -302,7 +304,8 @@ def train(args: argparse.Namespace) -> dict:
     return report
 
 
-def main() -> None:
+@tool_main
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(REPO_ROOT / "data" / "backbones" / f"{MODEL_NAME}.safetensors"))
     parser.add_argument("--seed", type=int, default=1000, help="training world seed (eval uses seed + 1)")
@@ -327,13 +330,14 @@ def main() -> None:
                         help="'<object> <side>' captions per step (half are opposite-side hard negatives)")
     parser.add_argument("--side-pair-weight", type=float, default=0.0,
                         help="weight of the left-vs-right softmax loss on one-side frames")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     report = train(args)
     print(json.dumps({k: report[k] for k in ("mean_concept_auc", "mean_concept_auc_template_a_video_of",
                                              "max_concept_text_cosine", "training_seconds")}))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
