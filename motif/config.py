@@ -373,7 +373,8 @@ def _check_keys(tree: dict, where: str, prefix: str = "") -> None:
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     """Read a config file, resolving its ``base:`` chain (paths relative to the file)."""
     if not path.is_file():
-        raise ConfigError(f"Config file '{path}' does not exist.", where=path, hint="Pass an existing YAML with --config.")
+        raise ConfigError(f"Config file '{path}' does not exist.", where=path,
+                          hint="Pass an existing YAML with --config.")
     if path.resolve() in seen:
         raise ConfigError(f"Config file '{path}' is part of a 'base:' cycle.", where=path)
     try:
@@ -412,7 +413,8 @@ def _check_ranges(cfg: DictConfig) -> None:
     synthetic = cfg.data.synthetic
     if synthetic.min_windows > synthetic.max_windows:
         raise ConfigError(f"Config key 'data.synthetic.min_windows' is {synthetic.min_windows}, more than "
-                          f"'data.synthetic.max_windows' ({synthetic.max_windows}).", where="data.synthetic.min_windows")
+                          f"'data.synthetic.max_windows' ({synthetic.max_windows}).",
+                          where="data.synthetic.min_windows")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:

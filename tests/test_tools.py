@@ -63,12 +63,14 @@ def files(tmp_path_factory) -> dict[str, Path]:
 def _config_mistakes(tool: str) -> dict[str, tuple]:
     """mistake -> (arguments as a function of the files, text the error must contain) for a --config tool."""
     mistakes = {
-        "missing config": (lambda f: ["--config", str(f["root"] / "nope.yaml")], lambda f: str(f["root"] / "nope.yaml")),
+        "missing config": (lambda f: ["--config", str(f["root"] / "nope.yaml")],
+                           lambda f: str(f["root"] / "nope.yaml")),
         "unknown key": (lambda f: ["--config", str(f["list"]), "optim.batchsize=4"], lambda f: "optim.batchsize"),
         "missing data root": (lambda f: ["--config", str(f["list"]), f"data.root={f['root'] / 'gone'}"],
                               lambda f: str(f["root"] / "gone")),
         "bad split number": (lambda f: ["--config", str(f["ucf101"]), "data.splits=[4]"], lambda f: "data.splits"),
-        "missing backbone weights": (lambda f: ["--config", str(f["list"]), f"backbone.pretrained={f['root'] / 'w.pt'}"],
+        "missing backbone weights": (lambda f: ["--config", str(f["list"]),
+                                                f"backbone.pretrained={f['root'] / 'w.pt'}"],
                                      lambda f: str(f["root"] / "w.pt")),
     }
     bank_key = {"train": "concepts.bank", "discover_concepts": "discovery.vocabulary"}.get(tool)

@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib.pyplot as plt
     import torch
 
+    from motif.plots.figures import save_figure
     from motif.errors import MotifError
     from motif.evaluation.test_sets import RunDirectoryError, load_test_set
     from motif.model import explain, fold_views
-    from motif.plots.figures import save_figure
     rows = []
     for run in args.runs:
         item = load_test_set(run)

@@ -88,8 +88,8 @@ def load_test_sets(run_dir: str | Path, splits: Sequence[int] | None = None) -> 
     run_dir = Path(run_dir)
     config_file = run_dir / "config.yaml"
     if not config_file.is_file():
-        raise RunDirectoryError(f"{config_file} does not exist", where=config_file,
-                                hint="pass the directory that tools/train.py wrote (it holds config.yaml and best.ckpt)")
+        raise RunDirectoryError(f"{config_file} does not exist", where=config_file, hint="pass the directory that "
+                                "tools/train.py wrote (it holds config.yaml and best.ckpt)")
     cfg = load_config(config_file)
     out = []
     for split in cfg.data.splits:
