@@ -14,15 +14,22 @@ import torch
 from torch import Tensor
 
 from motif.concepts import ConceptStandardizer
+from motif.errors import MotifError
 from motif.model import TemporalConceptBottleneck
 from motif.video import VideoWindowSettings
 
 CHECKPOINT_FORMAT = "motif-checkpoint"
 CHECKPOINT_VERSION = 1
+PASS_BEST_CKPT = "Pass the best.ckpt that tools/train.py wrote into the run directory."
 
 
-class CheckpointError(ValueError):
+class CheckpointError(MotifError, ValueError):
     """A checkpoint file is missing, not a motif checkpoint, or of an unsupported version."""
+
+
+class RunDirectoryError(MotifError, FileNotFoundError):
+    """A run directory (``output_dir/name`` of tools/train.py) lacks a file that reading the run needs:
+    config.yaml, metrics.json or a split's best.ckpt."""
 
 
 @dataclass
@@ -77,16 +84,18 @@ def load_motif_checkpoint(path: str | Path, map_location: str | torch.device = "
     """Read a checkpoint written by ``save_motif_checkpoint``; the model is returned in eval mode."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"Checkpoint '{path}' does not exist. Pass the best.ckpt of a training run.")
+        raise CheckpointError(f"Checkpoint '{path}' does not exist.", where=path, hint=PASS_BEST_CKPT)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not our file"
-        raise CheckpointError(f"Checkpoint '{path}' could not be read as a motif checkpoint: {exc}") from exc
+        raise CheckpointError(f"Checkpoint '{path}' could not be read as a motif checkpoint: {exc}", where=path,
+                              hint=PASS_BEST_CKPT) from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"'{path}' is not a motif checkpoint (a Lightning resume file? use best.ckpt).")
+        raise CheckpointError(f"'{path}' is not a motif checkpoint (a Lightning resume file?).", where=path,
+                              hint=PASS_BEST_CKPT)
     if payload["version"] > CHECKPOINT_VERSION:
         raise CheckpointError(f"Checkpoint '{path}' has version {payload['version']}; this motif reads "
-                              f"<= {CHECKPOINT_VERSION}. Upgrade motif.")
+                              f"<= {CHECKPOINT_VERSION}.", where=path, hint="Upgrade motif.")
     model = TemporalConceptBottleneck(**payload["model_kwargs"])
     model.load_state_dict(payload["state_dict"])
     model.eval()

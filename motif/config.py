@@ -19,14 +19,11 @@ from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from motif.data.annotations import DATASET_FORMATS
+from motif.errors import ConfigError
 from motif.model.variants import ATTENTION_IMPLEMENTATIONS, MODEL_VARIANTS
 from motif.registry import Registry, UnknownChoiceError, choices_hint
 from motif.video.plan import FRAME_SAMPLING
 from motif.video.settings import VIDEO_BACKENDS, VideoWindowSettings
-
-
-class ConfigError(ValueError):
-    """A config file or override is invalid; the message names the key or file and the fix."""
 
 
 @dataclass
@@ -349,12 +346,12 @@ def _schema_keys(schema: type, prefix: str = "") -> dict[str, Any]:
 _KEYS = _schema_keys(RunConfig)
 
 
-def _unknown_key_error(key: str, where: str) -> ConfigError:
+def _unknown_key_error(key: str, source: str) -> ConfigError:
     parent = key.rsplit(".", 1)[0] + "." if "." in key else ""
     siblings = [k for k in _KEYS if k.startswith(parent) and "." not in k[len(parent):]]
     close = difflib.get_close_matches(key, siblings or list(_KEYS), n=1, cutoff=0.5)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    return ConfigError(f"Unknown config key '{key}' in {where}.{hint}")
+    hint = f"Did you mean '{close[0]}'?" if close else "--print-config lists every key."
+    return ConfigError(f"Unknown config key '{key}' in {source}.", where=key, hint=hint)
 
 
 def _check_keys(tree: dict, where: str, prefix: str = "") -> None:
@@ -369,15 +366,16 @@ def _check_keys(tree: dict, where: str, prefix: str = "") -> None:
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     """Read a config file, resolving its ``base:`` chain (paths relative to the file)."""
     if not path.is_file():
-        raise ConfigError(f"Config file '{path}' does not exist. Pass an existing YAML with --config.")
+        raise ConfigError(f"Config file '{path}' does not exist.", where=path,
+                          hint="Pass an existing YAML with --config.")
     if path.resolve() in seen:
-        raise ConfigError(f"Config file '{path}' is part of a 'base:' cycle.")
+        raise ConfigError(f"Config file '{path}' is part of a 'base:' cycle.", where=path)
     try:
         tree = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file '{path}' is not valid YAML: {exc}") from exc
+        raise ConfigError(f"Config file '{path}' is not valid YAML: {exc}", where=path) from exc
     if not isinstance(tree, dict):
-        raise ConfigError(f"Config file '{path}' must hold a mapping of keys, not {type(tree).__name__}.")
+        raise ConfigError(f"Config file '{path}' must hold a mapping of keys, not {type(tree).__name__}.", where=path)
     base = tree.pop("base", None)
     _check_keys(tree, f"config file '{path}'")
     if base is None:
@@ -392,8 +390,8 @@ def _check_choices(cfg: DictConfig) -> None:
         try:
             registry[value]
         except UnknownChoiceError as error:
-            raise ConfigError(f"Config key '{key}' is '{value}'; {choices_hint(error.choices, error.suggestion)}"
-                              ) from None
+            raise ConfigError(f"Config key '{key}' is '{value}'; {choices_hint(error.choices, error.suggestion)}",
+                              where=key) from None
 
 
 def numeric_keys() -> list[str]:
@@ -407,15 +405,17 @@ def _check_ranges(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         for item in value if isinstance(value, (list, ListConfig)) else [value]:
             if item is not None and item not in allowed:
-                raise ConfigError(f"Config key '{key}' is {item}; it must be {allowed}.")
+                raise ConfigError(f"Config key '{key}' is {item}; it must be {allowed}.", where=key)
     synthetic = cfg.data.synthetic
     if synthetic.min_windows > synthetic.max_windows:
         raise ConfigError(f"Config key 'data.synthetic.min_windows' is {synthetic.min_windows}, more than "
-                          f"'data.synthetic.max_windows' ({synthetic.max_windows}).")
+                          f"'data.synthetic.max_windows' ({synthetic.max_windows}).",
+                          where="data.synthetic.min_windows")
     variant = MODEL_VARIANTS[cfg.model.variant]
     if variant.max_layers is not None and cfg.model.num_layers > variant.max_layers:
         raise ConfigError(f"Config key 'model.num_layers' is {cfg.model.num_layers}; model.variant "
-                          f"'{cfg.model.variant}' takes at most {variant.max_layers} ({variant.description}).")
+                          f"'{cfg.model.variant}' takes at most {variant.max_layers} ({variant.description}).",
+                          where="model.num_layers")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
@@ -430,7 +430,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         layers.append((_read_yaml(Path(path)), f"config file '{path}'"))
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"Override '{item}' is not of the form key=value (e.g. optim.lr=3e-4).")
+            raise ConfigError(f"Override '{item}' is not of the form key=value (e.g. optim.lr=3e-4).", where=item)
         key = item.split("=", 1)[0].strip()
         if key not in _KEYS:
             raise _unknown_key_error(key, "the command line")
@@ -442,12 +442,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         except OmegaConfBaseException as exc:
             key = getattr(exc, "full_key", None) or "?"
             reason = str(exc).splitlines()[0]
-            raise ConfigError(f"Invalid value for config key '{key}' in {where}: {reason}") from exc
+            raise ConfigError(f"Invalid value for config key '{key}' in {where}: {reason}", where=key) from exc
     _check_choices(cfg)
     _check_ranges(cfg)
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing and DATASET_FORMATS[cfg.data.format].has_videos:
-        raise ConfigError(f"Config key(s) {', '.join(missing)} must be set (in the YAML file or as key=value).")
+        raise ConfigError(f"Config key(s) {', '.join(missing)} must be set (in the YAML file or as key=value).",
+                          where=missing[0])
     return cfg
 
 

@@ -13,10 +13,12 @@ import difflib
 from importlib import import_module
 from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
 
+from motif.errors import MotifError
+
 T = TypeVar("T")
 
 
-class UnknownChoiceError(ValueError):
+class UnknownChoiceError(MotifError, ValueError):
     """A name that no entry of a registry has. ``choices`` are the registered names, ``suggestion``
     the closest of them (or None)."""
 
@@ -25,7 +27,8 @@ class UnknownChoiceError(ValueError):
         close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.5)
         self.suggestion = close[0] if close else None
         where = f" ({key})" if key else ""
-        super().__init__(f"unknown {kind} {name!r}{where}; {choices_hint(choices, self.suggestion)}")
+        super().__init__(f"unknown {kind} {name!r}{where}; {choices_hint(choices, self.suggestion)}", where=key,
+                         hint="")
 
 
 def choices_hint(choices: tuple[str, ...], suggestion: str | None) -> str:

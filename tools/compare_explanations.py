@@ -14,7 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from motif.cli import tool_main
 
+
+@tool_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", required=True, help="run directories written by tools/train.py")
@@ -29,23 +32,20 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from motif.plots.figures import save_figure
+    from motif.errors import MotifError
     from motif.evaluation.test_sets import RunDirectoryError, load_test_set
     from motif.model import explain, fold_views
     rows = []
     for run in args.runs:
-        try:
-            item = load_test_set(run)
-        except RunDirectoryError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        item = load_test_set(run)
         if item.ground_truth is None:
-            print(f"error: {run} has no ground truth (data.ground_truth in its config)", file=sys.stderr)
-            return 2
+            raise RunDirectoryError("the run has no ground truth", where=Path(run) / "config.yaml",
+                                    hint="set data.ground_truth to the world's ground_truth.json and train again")
         ids = [v.video_id for v in item.test]
         matches = [i for i, video_id in enumerate(ids) if args.video in (video_id, Path(video_id).stem)]
         if not matches:
-            print(f"error: {args.video!r} is not a test video of {run}; e.g. {', '.join(ids[:3])}", file=sys.stderr)
-            return 2
+            raise MotifError(f"{args.video!r} is not a test video of {run}", where="--video",
+                             hint=f"e.g. {', '.join(ids[:3])}")
         index = matches[0]
         model, names = item.checkpoint.model, item.checkpoint.concept_names
         with torch.no_grad():

@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from motif.cli import tool_main
+
 
 def evaluation_wandb_run(run_dir: Path):
     """A wandb run (job_type evaluate, in the training run's group, with its config) when the training run
@@ -27,6 +29,7 @@ def evaluation_wandb_run(run_dir: Path):
     return start_wandb_run(load_config(run_dir / "config.yaml"), run_dir, f"{run_dir.name}-evaluation", "evaluate")
 
 
+@tool_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run directory written by tools/train.py")
@@ -45,18 +48,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from motif.evaluation import evaluate_run, format_headline, summarise_splits, write_evaluation
     from motif.evaluation.evaluate import json_safe
-    from motif.evaluation.test_sets import RunDirectoryError, load_test_sets
+    from motif.evaluation.test_sets import load_test_sets
     from motif.logs import configure_logging
-    from motif.checkpoint import CheckpointError
     configure_logging()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     run_dir = Path(args.run)
     out_root = Path(args.out) if args.out else run_dir / "evaluation"
-    try:
-        sets = load_test_sets(run_dir)
-    except (RunDirectoryError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    sets = load_test_sets(run_dir)
     wandb_run = None if args.no_wandb else evaluation_wandb_run(run_dir)
     results = {}
     for item in sets:

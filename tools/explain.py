@@ -13,7 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from motif.cli import tool_main
 
+
+@tool_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", required=True, help="best.ckpt of a training run")
@@ -26,19 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="backbone device: auto, cpu, cuda, cuda:1, ...")
     args = parser.parse_args(argv)
     # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
-    from motif.backbone import BackboneError
-    from motif.explain import ExplanationError, InterventionSyntaxError, explain_video
-    from motif.plots.colours import signed_term
+    from motif.explain import explain_video
     from motif.logs import configure_logging
-    from motif.checkpoint import CheckpointError
-    from motif.video import VideoError
+    from motif.plots.colours import signed_term
     configure_logging()
-    try:
-        result, paths = explain_video(args.ckpt, args.video, args.out, class_name=args.class_name,
-                                      interventions=args.intervene, cache_dir=args.cache, device=args.device)
-    except (VideoError, ExplanationError, InterventionSyntaxError, CheckpointError, BackboneError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    result, paths = explain_video(args.ckpt, args.video, args.out, class_name=args.class_name,
+                                  interventions=args.intervene, cache_dir=args.cache, device=args.device)
     probability = float(result.probabilities[result.predicted])
     print(f"prediction: {result.class_names[result.predicted]} ({probability:.1%})")
     e = result.explanation

@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
+from motif.cli import tool_main
 from motif.world.config import CODECS, PLACEMENTS, WorldConfig
-from motif.world.errors import WorldError
 
 
-def main() -> None:
+@tool_main
+def main(argv: list[str] | None = None) -> int:
     defaults = WorldConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder to write the world into")
@@ -35,16 +37,13 @@ def main() -> None:
                         help="random: each event at a random place, length and gap (absolute time does not tell a "
                              "class from its mirror); fixed: first event always in the first half")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     config = WorldConfig(num_videos=args.num_videos, seed=args.seed, size=args.size, fps=args.fps,
                          min_seconds=args.min_seconds, max_seconds=args.max_seconds,
                          max_distractors=args.max_distractors, codec=args.codec,
                          val_fraction=args.val_fraction, test_fraction=args.test_fraction, placement=args.placement)
-    try:
-        config.validate()
-    except WorldError as error:
-        raise SystemExit(f"error: {error}") from None
+    config.validate()
     from motif.world.generate import generate_world
 
     started = time.time()
@@ -52,7 +51,8 @@ def main() -> None:
     world = json.loads(Path(world_file).read_text())
     logging.info("wrote %s: %d videos (%s) in %.1f s", world_file, config.num_videos,
                  ", ".join(f"{k} {v}" for k, v in world["counts"].items()), time.time() - started)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,18 +8,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from motif.cli import tool_main
 
+
+@tool_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run directory written by tools/train.py")
     args = parser.parse_args(argv)
     # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
     from motif.training.experiment import summarize_run
-    try:
-        print(summarize_run(args.run))
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    print(summarize_run(args.run))
     return 0
 
 

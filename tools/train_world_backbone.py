@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from motif.cli import tool_main
 from motif.world.config import BackboneTrainingConfig
-from motif.world.errors import WorldError
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "data" / "backbones" / "motif-world-vit.safetensors"
 HELP = {
@@ -30,26 +31,25 @@ HELP = {
 }
 
 
-def main() -> None:
+@tool_main
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="weights file (.safetensors) to write")
     for key, default in asdict(BackboneTrainingConfig()).items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=str if default is None else type(default),
                             default=default, help=f"{HELP.get(key, '')} (default: %(default)s)".lstrip())
-    args = vars(parser.parse_args())
+    args = vars(parser.parse_args(argv))
     out = args.pop("out")
     config = BackboneTrainingConfig(**args)
-    try:
-        config.validate()
-    except WorldError as error:
-        raise SystemExit(f"error: {error}") from None
+    config.validate()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from motif.world.backbone_training import train_world_backbone
 
     report = train_world_backbone(out, config)
     print(json.dumps({k: report[k] for k in ("mean_concept_auc", "mean_concept_auc_template_a_video_of",
                                              "max_concept_text_cosine", "training_seconds")}))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

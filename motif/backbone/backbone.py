@@ -32,7 +32,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto`` -> bf16 autocast on CUDA (fp16 where bf16 is unsupported), fp32 on CPU."""
     if precision not in PRECISIONS:
-        raise BackboneError(f"backbone.precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+        raise BackboneError(f"backbone.precision '{precision}' is not one of {', '.join(PRECISIONS)}",
+                            where="backbone.precision")
     if precision != "auto":
         return precision
     if device.type == "cuda":
@@ -197,9 +198,9 @@ def _create(resolved: ResolvedWeights, quick_gelu: bool, cache_dir: str | None) 
             raise BackboneError(f"open_clip could not build '{resolved.model}' ({resolved.pretrained}): {exc}") from exc
         reason = str(exc).splitlines()[0][:500]
         raise BackboneError(
-            f"The weights file {resolved.checkpoint_path} does not fit model '{resolved.model}': {reason}. "
-            f"Check that backbone.model names the architecture these weights were trained with. {LOCAL_WEIGHTS_HINT}"
-        ) from exc
+            f"The weights file {resolved.checkpoint_path} does not fit model '{resolved.model}': {reason}. Check that "
+            "backbone.model names the architecture these weights were trained with.",
+            where=resolved.checkpoint_path, hint=LOCAL_WEIGHTS_HINT) from exc
 
 
 def load_backbone(
@@ -294,6 +295,6 @@ def load_backbone_from_identity(identity: dict[str, Any], device: str | torch.de
         raise BackboneError(
             f"The weights found for backbone '{identity['model']}' (pretrained={identity['pretrained']}) have sha256 "
             f"{backbone.identity['weights_sha256'][:16]}..., but the checkpoint was made with "
-            f"{identity['weights_sha256'][:16]}...; point backbone.pretrained at the original weights file."
-        )
+            f"{identity['weights_sha256'][:16]}...", where="backbone.pretrained",
+            hint="Point backbone.pretrained at the original weights file.")
     return backbone

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from motif.errors import MotifError
 
-class BackboneError(RuntimeError):
+
+class BackboneError(MotifError, RuntimeError):
     """A backbone could not be built; the message names the model or weights and the fix."""
 
 

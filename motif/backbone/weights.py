@@ -160,9 +160,8 @@ def find_weights_in_folder(folder: Path) -> Path | None:
 
 
 def _unavailable(what: str, looked: str, reason: str) -> WeightsUnavailableError:
-    return WeightsUnavailableError(
-        f"Backbone weights {what} are not available: {looked}; {reason}. {LOCAL_WEIGHTS_HINT}"
-    )
+    return WeightsUnavailableError(f"Backbone weights {what} are not available: {looked}; {reason}.",
+                                   where="backbone.pretrained", hint=LOCAL_WEIGHTS_HINT)
 
 
 def _check_download_possible(what: str, looked: str, url: str) -> None:
@@ -262,9 +261,8 @@ def resolve_weights(model: str, pretrained: str | None, cache_dir: str | None = 
         close = difflib.get_close_matches(name, open_clip.list_models(), n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise UnknownModelError(
-            f"Backbone model '{model}' is not an open_clip model config.{hint} "
-            "See open_clip.list_models(), or register a custom JSON config with open_clip.add_model_config."
-        )
+            f"Backbone model '{model}' is not an open_clip model config.{hint}", where="backbone.model",
+            hint="See open_clip.list_models(), or register a custom JSON config with open_clip.add_model_config.")
     if pretrained is None or pretrained.strip().lower() in RANDOM_INIT:
         return ResolvedWeights("random", name, None, name, None, None)
     tag_cfg = open_clip.get_pretrained_cfg(name, pretrained)

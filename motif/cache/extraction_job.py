@@ -17,16 +17,19 @@ from omegaconf import DictConfig
 from motif.backbone import load_backbone
 from motif.cache.extract import ExtractionReport, extract_embeddings
 from motif.cache.store import EmbeddingCache
-from motif.config import window_settings_of
+from motif.config import ConfigError, window_settings_of
 
 log = logging.getLogger(__name__)
 
 
 def dataset_records(cfg: DictConfig) -> list[Any]:
     """Every video of the configured dataset (all splits of ``data.splits``, train, val and test), once."""
-    from motif.data import load_configured_dataset
+    from motif.data import DATASET_FORMATS, load_configured_dataset
 
     data = cfg.data
+    if not DATASET_FORMATS[data.format].has_videos:
+        raise ConfigError(f"data.format={data.format} generates features directly; it has no videos to embed",
+                          where="data.format", hint="train it directly with tools/train.py")
     records: dict[str, Any] = {}
     for split in data.splits:
         splits = load_configured_dataset(data, split)

@@ -30,16 +30,18 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from motif.errors import MotifError
 from motif.video.settings import VideoWindowSettings
 
 log = logging.getLogger(__name__)
 
 # Bump when a code change alters the numbers written for the same settings.
 CACHE_FORMAT_VERSION = 1
+RUN_AGAIN = "Free space and run the same command again; the videos embedded before are kept."
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-class CacheError(RuntimeError):
+class CacheError(MotifError, RuntimeError):
     """The cache directory is inconsistent or an entry is missing; the message names the file."""
 
 
@@ -48,7 +50,7 @@ class DamagedCacheFileError(CacheError):
 
     def __init__(self, path: Path, video_id: str, reason: str) -> None:
         self.path, self.video_id, self.reason = Path(path), video_id, reason
-        super().__init__(f"{path}: cached embeddings of video '{video_id}' are damaged: {reason}")
+        super().__init__(f"cached embeddings of video '{video_id}' are damaged: {reason}", where=path)
 
 
 class CacheWriteError(CacheError):
@@ -57,9 +59,6 @@ class CacheWriteError(CacheError):
 
 class CacheMissError(CacheError, KeyError):
     """A video is not in the cache."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 def cache_key_fields(
@@ -160,16 +159,24 @@ class EmbeddingCache:
         key_file = self.dir / "key.json"
         text = json.dumps(self.key_fields, sort_keys=True, indent=2, default=str)
         if not key_file.exists():
-            atomic_write_text(key_file, text)
+            self._write_index(key_file, text)
             return
         try:
             stored = json.loads(key_file.read_text())
         except json.JSONDecodeError as exc:
-            raise CacheError(
-                f"{key_file} is not valid JSON ({exc}); delete the folder {self.dir} to rebuild it"
-            ) from exc
+            raise CacheError(f"{key_file} is not valid JSON ({exc})", where=key_file,
+                             hint=f"delete the folder {self.dir} to rebuild it") from exc
         if cache_key(stored) != self.key:
-            raise CacheError(f"{key_file} does not match the folder's key {self.key}; delete {self.dir} to rebuild it")
+            raise CacheError(f"{key_file} does not match the folder's key {self.key}", where=key_file,
+                             hint=f"delete {self.dir} to rebuild it")
+
+    def _write_index(self, path: Path, text: str) -> None:
+        """Write a key or manifest file atomically; a full or read-only disk is a CacheWriteError naming it."""
+        try:
+            atomic_write_text(path, text)
+        except OSError as exc:
+            raise CacheWriteError(f"{path} cannot be written ({exc.strerror or exc})", where=path,
+                                  hint=RUN_AGAIN) from exc
 
     def _remove_stale_temporaries(self) -> None:
         """Remove temporary files this writer left behind when a run was killed."""
@@ -209,8 +216,8 @@ class EmbeddingCache:
             os.replace(tmp, final)
         except Exception as exc:  # noqa: BLE001 - safetensors reports a full disk as its own error type
             tmp.unlink(missing_ok=True)
-            raise CacheWriteError(f"{final}: the embeddings of video '{video_id}' cannot be written ({exc}); "
-                                  "the videos embedded before are kept. Free space and run again.") from exc
+            raise CacheWriteError(f"the embeddings of video '{video_id}' cannot be written ({exc})", where=final,
+                                  hint=RUN_AGAIN) from exc
         self._entries[video_id] = {"file": f"videos/{final.name}", "num_windows": int(embeddings.shape[0]), **meta}
         self._skipped.pop(video_id, None)
 
@@ -219,10 +226,8 @@ class EmbeddingCache:
         DamagedCacheFileError (the file is unusable) or CacheError (the file belongs to another video)."""
         path = self.path_for(video_id)
         if not path.is_file():
-            raise CacheMissError(
-                f"video '{video_id}' is not in the embedding cache {self.dir}; "
-                "run tools/embed.py with the same settings"
-            )
+            raise CacheMissError(f"video '{video_id}' is not in the embedding cache {self.dir}", where=self.dir,
+                                 hint="run tools/embed.py with the same settings")
         try:
             with safe_open(str(path), framework="pt") as handle:
                 metadata = handle.metadata() or {}
@@ -230,9 +235,8 @@ class EmbeddingCache:
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for bad files
             raise DamagedCacheFileError(path, video_id, f"the file cannot be read ({exc})") from exc
         if metadata.get("video_id") != video_id or metadata.get("key") != self.key:
-            raise CacheError(
-                f"{path} holds video '{metadata.get('video_id')}' of key {metadata.get('key')}, not '{video_id}'"
-            )
+            raise CacheError(f"{path} holds video '{metadata.get('video_id')}' of key {metadata.get('key')}, "
+                             f"not '{video_id}'", where=path)
         self._check_tensors(path, video_id, tensors, metadata)
         # copies: the loaded tensors may share memory with the file, which must not change them later
         return {"embeddings": tensors["embeddings"].to(torch.float32, copy=True), "spans": tensors["spans"].clone()}
@@ -348,7 +352,7 @@ class EmbeddingCache:
 
     def flush(self) -> None:
         """Write this writer's manifest part (atomically)."""
-        atomic_write_text(self.dir / f"manifest.{self.writer}.json", json.dumps(self._payload(), indent=1, default=str))
+        self._write_index(self.dir / f"manifest.{self.writer}.json", json.dumps(self._payload(), indent=1, default=str))
 
     def consolidate(self) -> dict[str, Any]:
         """Merge all manifest parts and the video files on disk into manifest.json; call once all
@@ -374,7 +378,7 @@ class EmbeddingCache:
                 self._entries[video_id] = entry
         self._entries = {vid: e for vid, e in self._entries.items() if Path(e["file"]).name in on_disk}
         self._skipped = {vid: s for vid, s in self._skipped.items() if vid not in self._entries}
-        atomic_write_text(self.dir / "manifest.json", json.dumps(self._payload(), indent=1, default=str))
+        self._write_index(self.dir / "manifest.json", json.dumps(self._payload(), indent=1, default=str))
         for part in self.dir.glob("manifest.*.json"):
             part.unlink(missing_ok=True)
         return self._payload()

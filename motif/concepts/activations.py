@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from motif.errors import MotifError
+
 
 def concept_activations(window_embeddings: Tensor, text_embeddings: Tensor) -> Tensor:
     """a = max(0, cos(e_t, text_c)): window_embeddings [..., T, D], text_embeddings [C, D] -> [..., T, C] float32."""
@@ -21,7 +23,7 @@ def concept_activations(window_embeddings: Tensor, text_embeddings: Tensor) -> T
     return (windows @ texts.T).clamp_min_(0.0)
 
 
-class NonFiniteActivationsError(ValueError):
+class NonFiniteActivationsError(MotifError, ValueError):
     """Concept activations hold NaN or inf; the message names the videos."""
 
 

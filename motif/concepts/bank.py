@@ -13,12 +13,14 @@ import torch.nn.functional as F
 import yaml
 from torch import Tensor
 
+from motif.errors import MotifError
+
 log = logging.getLogger(__name__)
 
 BANK_SUFFIXES = (".txt", ".json", ".yaml", ".yml")
 
 
-class ConceptBankError(ValueError):
+class ConceptBankError(MotifError, ValueError):
     """A concept bank file or list is invalid; the message names the file and the reason."""
 
 
@@ -118,20 +120,18 @@ class ConceptBank:
         ``.json`` or ``.yaml`` (a list of phrases, or {class: [phrases]})."""
         path = Path(path)
         if not path.is_file():
-            raise ConceptBankNotFoundError(
-                f"Concept bank file '{path}' does not exist; set concepts.bank to a .txt, .json or .yaml file."
-            )
+            raise ConceptBankNotFoundError(f"Concept bank file '{path}' does not exist", where=path,
+                                           hint="set concepts.bank to a .txt, .json or .yaml file")
         if path.suffix.lower() not in BANK_SUFFIXES:
-            raise ConceptBankError(
-                f"Concept bank file '{path}' has an unsupported extension; use one of {', '.join(BANK_SUFFIXES)}."
-            )
+            raise ConceptBankError(f"Concept bank file '{path}' has an unsupported extension.", where=path,
+                                   hint=f"Use one of {', '.join(BANK_SUFFIXES)}.")
         raw = path.read_bytes()
         if b"\x00" in raw:
-            raise ConceptBankError(f"Concept bank file '{path}' is binary, not a text file of concepts.")
+            raise ConceptBankError(f"Concept bank file '{path}' is binary, not a text file of concepts.", where=path)
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise ConceptBankError(f"Concept bank file '{path}' is not UTF-8 text: {exc}") from exc
+            raise ConceptBankError(f"Concept bank file '{path}' is not UTF-8 text: {exc}", where=path) from exc
         suffix = path.suffix.lower()
         if suffix == ".txt":
             entries: Any = [s.strip() for s in text.splitlines() if s.strip() and not s.strip().startswith("#")]
@@ -139,12 +139,12 @@ class ConceptBank:
             try:
                 entries = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ConceptBankError(f"Concept bank file '{path}' is not valid JSON: {exc}") from exc
+                raise ConceptBankError(f"Concept bank file '{path}' is not valid JSON: {exc}", where=path) from exc
         else:
             try:
                 entries = yaml.safe_load(text)
             except yaml.YAMLError as exc:
-                raise ConceptBankError(f"Concept bank file '{path}' is not valid YAML: {exc}") from exc
+                raise ConceptBankError(f"Concept bank file '{path}' is not valid YAML: {exc}", where=path) from exc
             if entries is None:
                 entries = []
         return cls.from_entries(entries, source=f"'{path}'")

@@ -50,6 +50,7 @@ from os import PathLike
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Sequence
 
+from motif.errors import ConfigError
 from motif.data.errors import AnnotationError, DuplicateEntryError, SplitFileNotFoundError, UnknownClassError
 from motif.data.records import DatasetSplits, VideoRecord, carve_validation, records_by_split, stratified_split
 from motif.registry import Registry
@@ -356,6 +357,11 @@ def load_folder_dataset(root: PathArg, split: int = 1, *, test_fraction: float =
     return DatasetSplits(train, [], test, names)
 
 
+def _split_error(message: str, splits: Sequence[int]) -> ConfigError:
+    """A split or fold number the dataset does not have (config key ``data.splits``)."""
+    return ConfigError(message, where="data.splits", hint=f"set data.splits to some of {list(splits)}")
+
+
 # --------------------------------------------------------------------------------------------------
 # UCF101
 
@@ -364,7 +370,7 @@ def load_ucf101(root: PathArg, split: int = 1, *, video_dir: PathArg | None = No
                 annotation_dir: PathArg | None = None) -> DatasetSplits:
     """UCF101 official split ``split`` (1, 2 or 3); see the module docstring for the layout."""
     if split not in (1, 2, 3):
-        raise ValueError(f"UCF101 has splits 1, 2 and 3, got {split}")
+        raise _split_error(f"UCF101 has splits 1, 2 and 3, got {split}", (1, 2, 3))
     root = Path(root)
     annotations = (Path(annotation_dir) if annotation_dir is not None
                    else _first_with("classInd.txt", root / "ucfTrainTestlist", root))
@@ -412,7 +418,7 @@ def load_hmdb51(root: PathArg, split: int = 1, *, video_dir: PathArg | None = No
                 split_dir: PathArg | None = None) -> DatasetSplits:
     """HMDB51 official split ``split`` (1, 2 or 3); see the module docstring for the layout."""
     if split not in (1, 2, 3):
-        raise ValueError(f"HMDB51 has splits 1, 2 and 3, got {split}")
+        raise _split_error(f"HMDB51 has splits 1, 2 and 3, got {split}", (1, 2, 3))
     root = Path(root)
     splits_folder = Path(split_dir) if split_dir is not None else root / "testTrainMulti_7030_splits"
     videos = Path(video_dir) if video_dir is not None else _first_dir(root / "hmdb51_org", root)
@@ -458,7 +464,7 @@ def load_ssv2(root: PathArg, split: int = 1, *, video_dir: PathArg | None = None
               labels_dir: PathArg | None = None, extension: str = ".webm") -> DatasetSplits:
     """Something-Something v2: train JSON for training, the official validation JSON as test set."""
     if split != 1:
-        raise ValueError(f"Something-Something v2 has one official split, got split={split}")
+        raise _split_error(f"Something-Something v2 has one official split, got split={split}", (1,))
     root = Path(root)
     labels_folder = (Path(labels_dir) if labels_dir is not None
                      else _first_with(SSV2_FILES["labels"], root / "labels", root))
@@ -516,7 +522,7 @@ def load_breakfast(root: PathArg, split: int = 1, *, video_dir: PathArg | None =
     ``cameras``: keep only these camera folders (e.g. ``["cam01"]``); default: every file.
     """
     if split not in BREAKFAST_FOLDS:
-        raise ValueError(f"Breakfast has folds 1, 2, 3 and 4, got {split}")
+        raise _split_error(f"Breakfast has folds 1, 2, 3 and 4, got {split}", tuple(BREAKFAST_FOLDS))
     root = Path(root)
     videos = Path(video_dir) if video_dir is not None else _first_dir(root / "BreakfastII_15fps_qvga_sync", root)
     if not videos.is_dir():
@@ -599,19 +605,21 @@ def load_dataset(format: str, root: PathArg, split: int = 1, *, val_fraction: fl
     """
     loader = DATASET_FORMATS[format].loader
     if loader is None:
-        raise ValueError(f"data.format={format} has no annotation files or videos to read: "
-                         f"{DATASET_FORMATS[format].description}")
+        raise ConfigError(f"data.format={format} has no annotation files or videos to read: "
+                          f"{DATASET_FORMATS[format].description}", where="data.format")
     parameters = [parameter for parameter in inspect.signature(loader).parameters.values()
                   if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
     accepted = [parameter.name for parameter in parameters]
     options = {name: value for name, value in options.items() if value is not None}
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ValueError(f"dataset format {format!r} does not take {unknown}; it takes {accepted}")
+        raise ConfigError(f"dataset format {format!r} does not take {unknown}; it takes {accepted}",
+                          where=f"data.{unknown[0]}", hint="leave the options it does not take unset")
     missing = [parameter.name for parameter in parameters
                if parameter.default is inspect.Parameter.empty and parameter.name not in options]
     if missing:
-        raise ValueError(f"dataset format {format!r} needs {missing} (paths relative to the dataset root)")
+        raise ConfigError(f"dataset format {format!r} needs {missing} (paths relative to the dataset root)",
+                          where=f"data.{missing[0]}")
     splits = loader(root, split, **options)
     if not splits.val and val_fraction > 0:
         train, val = carve_validation(splits.train, val_fraction, val_seed)

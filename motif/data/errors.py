@@ -4,30 +4,23 @@ from __future__ import annotations
 
 from os import PathLike
 
+from motif.errors import MotifError
 
-class AnnotationError(ValueError):
+
+class AnnotationError(MotifError, ValueError):
     """An annotation or split file is wrong. ``file`` and ``line`` (1-based line, or entry number in
-    JSON files) locate the fault; either may be None when the fault is not in one place."""
+    JSON files) locate the fault; either may be None when the fault is not in one place. ``str()`` reads
+    ``"<file>:<line>: <reason> (<hint>)"``."""
 
     default_hint = "fix the annotation file"
 
     def __init__(self, file: str | PathLike[str] | None, line: int | None, reason: str,
                  hint: str | None = None) -> None:
+        location = None if file is None else str(file) if line is None else f"{file}:{line}"
+        super().__init__(reason, where=location, hint=hint)
         self.file = None if file is None else str(file)
         self.line = line
         self.reason = reason
-        self.hint = self.default_hint if hint is None else hint
-        super().__init__(self.file, line, reason, self.hint)
-
-    def __str__(self) -> str:
-        where = self.file or "annotations"
-        if self.line is not None:
-            where = f"{where}:{self.line}"
-        message = f"{where}: {self.reason}"
-        return f"{message} ({self.hint})" if self.hint else message
-
-    def __reduce__(self):
-        return type(self), (self.file, self.line, self.reason, self.hint)
 
 
 class UnknownClassError(AnnotationError):

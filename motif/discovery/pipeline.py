@@ -146,8 +146,9 @@ def select_stage(cfg: DictConfig, proposals: list[dict], class_names: list[str],
     vocabulary = load_vocabulary(d.vocabulary)
     candidates = collect_candidates(proposals, vocabulary)
     if not candidates:
-        raise DiscoveryError("There are no candidate phrases: set discovery.vocabulary to a phrase file "
-                             "or run the proposal stage (discovery.mode=propose or both) first.")
+        raise DiscoveryError("There are no candidate phrases.", where="discovery.vocabulary",
+                             hint="Set discovery.vocabulary to a phrase file or run the proposal stage "
+                                  "(discovery.mode=propose or both) first.")
     log.info("Scoring %d candidate phrases (%d proposals, %d vocabulary phrases) on %d training videos",
              len(candidates), len(proposals), len(vocabulary), len(records))
     text = backbone.encode_text([c.phrase for c in candidates])
@@ -165,7 +166,8 @@ def select_stage(cfg: DictConfig, proposals: list[dict], class_names: list[str],
     log_selection(selection, names, class_names)
     if not selection.kept:
         raise DiscoveryError(f"None of the {len(candidates)} candidates is detected in the training windows "
-                             f"(discovery.min_detection={d.min_detection}); lower it or add candidate phrases.")
+                             f"(discovery.min_detection={d.min_detection})", where="discovery.min_detection",
+                             hint="lower it or add candidate phrases")
     bank: dict[str, list[str]] = {name: [] for name in class_names}
     for c in selection.kept:
         for k in selection.decisions[c].classes:

@@ -195,9 +195,9 @@ class ChatClient:
 
     def unreachable(self, reason: str) -> DiscoveryError:
         return DiscoveryError(
-            f"Cannot reach the chat-completions endpoint {self.endpoint} ({reason}). Check that the model "
-            f"server is running and listening there (e.g. 'vllm serve {self.model} --port 8000'), and that "
-            "discovery.endpoint has the right scheme, host, port and the /v1 path.")
+            f"Cannot reach the chat-completions endpoint {self.endpoint} ({reason}).", where="discovery.endpoint",
+            hint=f"Check that the model server is running and listening there (e.g. 'vllm serve {self.model} --port "
+                 "8000'), and that discovery.endpoint has the right scheme, host, port and the /v1 path.")
 
     def check(self) -> None:
         """Fail within seconds when the endpoint cannot be reached; warn when it lacks the model."""
@@ -206,8 +206,8 @@ class ChatClient:
         except openai.APIConnectionError as exc:
             raise self.unreachable(str(exc) or type(exc).__name__) from exc
         except openai.AuthenticationError as exc:
-            raise DiscoveryError(f"{self.endpoint} rejected the API key ({exc}); set the environment "
-                                 "variable named by discovery.api_key_env.") from exc
+            raise DiscoveryError(f"{self.endpoint} rejected the API key ({exc})", where="discovery.api_key_env",
+                                 hint="set the environment variable named by discovery.api_key_env") from exc
         except openai.APIStatusError as exc:
             log.warning("%s/models answered HTTP %d; going on without checking the model name",
                         self.endpoint, exc.status_code)

@@ -14,17 +14,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from motif.checkpoint import MotifCheckpoint, load_motif_checkpoint
+from motif.checkpoint import MotifCheckpoint, RunDirectoryError, load_motif_checkpoint
 from motif.config import load_config, split_dir_of
 from motif.evaluation.evaluate import GroundTruth
 from motif.sequences import ConceptSequence
 from motif.sequences.prepare import prepare_data
 
 log = logging.getLogger(__name__)
-
-
-class RunDirectoryError(FileNotFoundError):
-    """A run directory lacks a file the evaluation needs."""
 
 
 @dataclass
@@ -59,7 +55,8 @@ def ground_truth_from_world(root: str | Path, test: Sequence[ConceptSequence], c
     labelled = torch.zeros(len(concept_names), dtype=torch.bool)
     labelled[[c for c in columns if c is not None]] = True
     if not bool(labelled.any()):
-        raise ValueError(f"none of the world's concepts ({', '.join(world.concepts)}) is a concept of the model")
+        raise RunDirectoryError(f"none of the world's concepts ({', '.join(world.concepts)}) is a concept of the "
+                                "model", where=root, hint="check data.ground_truth in the run's config.yaml")
     window_concepts = []
     for video in test:
         truth = world.video(video.video_id)
@@ -91,8 +88,8 @@ def load_test_sets(run_dir: str | Path, splits: Sequence[int] | None = None) -> 
     run_dir = Path(run_dir)
     config_file = run_dir / "config.yaml"
     if not config_file.is_file():
-        raise RunDirectoryError(f"{config_file} does not exist; pass the directory that tools/train.py wrote "
-                                "(it holds config.yaml and best.ckpt)")
+        raise RunDirectoryError(f"{config_file} does not exist", where=config_file, hint="pass the directory that "
+                                "tools/train.py wrote (it holds config.yaml and best.ckpt)")
     cfg = load_config(config_file)
     out = []
     for split in cfg.data.splits:
@@ -101,12 +98,13 @@ def load_test_sets(run_dir: str | Path, splits: Sequence[int] | None = None) -> 
             continue
         ckpt_file = directory / "best.ckpt"
         if not ckpt_file.is_file():
-            raise RunDirectoryError(f"{ckpt_file} does not exist; did the training of split {split} finish?")
+            raise RunDirectoryError(f"{ckpt_file} does not exist", where=ckpt_file,
+                                    hint=f"did the training of split {split} finish?")
         checkpoint = load_motif_checkpoint(ckpt_file)
         data = prepare_data(cfg, split, directory)
         if list(data.concept_names) != list(checkpoint.concept_names):
-            raise RunDirectoryError(f"{ckpt_file}: the checkpoint's concepts differ from those the config produces "
-                                    "now; was the concept bank or the cache changed after training?")
+            raise RunDirectoryError("the checkpoint's concepts differ from those the config produces now",
+                                    where=ckpt_file, hint="was the concept bank or the cache changed after training?")
         test = data.test
         truth = None
         if cfg.data.get("ground_truth"):
@@ -117,7 +115,7 @@ def load_test_sets(run_dir: str | Path, splits: Sequence[int] | None = None) -> 
                  ", with ground truth" if truth is not None else "")
         out.append(RunTestSet(split=split, split_dir=directory, checkpoint=checkpoint, test=test, ground_truth=truth))
     if not out:
-        raise RunDirectoryError(f"{run_dir}: none of the splits {list(splits or [])} was trained in this run")
+        raise RunDirectoryError(f"none of the splits {list(splits or [])} was trained in this run", where=run_dir)
     return out
 
 

@@ -20,17 +20,20 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from motif.errors import MotifError
+
 CONCEPT_MODES = ("zero", "set", "noise")
 TARGETS = ("concept", "window", "cell")
 ATTENTION_KINDS = ("identity", "uniform", "reverse", "shuffle")
 
 
-class InterventionSyntaxError(ValueError):
+class InterventionSyntaxError(MotifError, ValueError):
     """An intervention string cannot be parsed or names a concept or window that does not exist."""
 
     def __init__(self, text: str, reason: str):
-        super().__init__(f"Intervention '{text}': {reason}. Syntax: zero:concept=NAME, zero:window=3, "
-                         f"set:cell=3,NAME,0.5, noise:concept=NAME,0.2, attn:uniform:concept=NAME.")
+        super().__init__(f"Intervention '{text}': {reason}.", where=text,
+                         hint="Syntax: zero:concept=NAME, zero:window=3, set:cell=3,NAME,0.5, noise:concept=NAME,0.2, "
+                              "attn:uniform:concept=NAME.")
         self.text, self.reason = text, reason
 
 

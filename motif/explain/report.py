@@ -33,6 +33,7 @@ from typing import Mapping
 import av
 import numpy as np
 
+from motif.errors import MotifError
 from motif.plots.colours import concept_colours
 from motif.explain.sequence import VideoExplanation
 from motif.video import write_video
@@ -47,7 +48,7 @@ BROWSER_CODECS = ("h264", "vp8", "vp9", "av1")
 REPORT_CLIP = "clip.mp4"                # a re-encoded clip too large to embed, written beside report.html
 
 
-class ReportError(ValueError):
+class ReportError(MotifError, ValueError):
     """The explanation cannot be rendered (e.g. it lacks the classifier the page recomputes with)."""
 
 

@@ -15,6 +15,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from motif.errors import MotifError
 from motif.model.corrections import corrective_edits
 from motif.explain.intervention_syntax import InterventionSpec, parse_interventions
 from motif.model import (AttentionIntervention, BottleneckOutput, ConceptIntervention, Explanation,
@@ -26,7 +27,7 @@ MAX_JSON_ATTENTION_WINDOWS = 256   # larger maps are drawn but not written into 
 MIN_SHOWN_RELEVANCE = 0.01         # a window lists concepts with at least 1 % of its largest relevance
 
 
-class ExplanationError(ValueError):
+class ExplanationError(MotifError, ValueError):
     """The inputs to an explanation are inconsistent (shapes, names, unknown class)."""
 
 
@@ -188,14 +189,16 @@ def resolve_class(name: str | int | None, class_names: Sequence[str]) -> int | N
     """Class index from a name (case-insensitive) or an index; None stays None (= the prediction)."""
     if name is None or isinstance(name, int):
         if isinstance(name, int) and not 0 <= name < len(class_names):
-            raise ExplanationError(f"class index {name} does not exist (the model has {len(class_names)} classes)")
+            raise ExplanationError(f"class index {name} does not exist (the model has {len(class_names)} classes)",
+                                   where="--class")
         return name
     lookup = {c.lower().strip(): i for i, c in enumerate(class_names)}
     key = name.lower().strip()
     if key not in lookup:
         close = difflib.get_close_matches(key, list(lookup), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(class_names[lookup[c]]) for c in close)}?" if close else ""
-        raise ExplanationError(f"--class {name!r} is not one of the model's {len(class_names)} classes.{hint}")
+        raise ExplanationError(f"--class {name!r} is not one of the model's {len(class_names)} classes.{hint}",
+                               where="--class")
     return lookup[key]
 
 

@@ -17,12 +17,15 @@ from motif.cache import DamagedCacheFileError, EmbeddingCache, extract_embedding
 from motif.concepts import (ConceptBankError, ConceptStandardizer, NonFiniteActivationsError, concept_activations,
                             embed_concept_bank)
 from motif.config import window_settings_of
-from motif.data import DATASET_FORMATS, SkipReport, VideoRecord, carve_validation, load_configured_dataset
+from motif.data import DATASET_FORMATS, AnnotationError, SkipReport, VideoRecord, carve_validation, load_configured_dataset
+from motif.errors import ConfigError
 from motif.sequences.sequence import ConceptSequence
 from motif.video import VideoError, VideoWindowSettings
 from motif.world.order_task import make_order_task
 
 log = logging.getLogger(__name__)
+
+CHECK_SKIPPED = "Check the dataset annotations and skipped.json in the run folder (the videos left out and why)."
 
 
 @dataclass
@@ -55,7 +58,7 @@ def _finish(train: list[VideoRecord], val: list[VideoRecord], test: list[VideoRe
     activations (skipped) are left out.
     """
     if not activations:
-        raise ValueError("No video has usable embeddings; check the dataset annotations and skipped.json.")
+        raise AnnotationError(None, None, "No video has usable embeddings.", hint=CHECK_SKIPPED)
     num_concepts = next(iter(activations.values())).shape[1]
     fitted = [r.video_id for r in train if r.video_id in activations]
     standardizer = ConceptStandardizer(num_concepts).fit((activations[vid] for vid in fitted), names=fitted)
@@ -69,7 +72,7 @@ def _finish(train: list[VideoRecord], val: list[VideoRecord], test: list[VideoRe
         items = [ConceptSequence(r.video_id, standardizer(activations[r.video_id]), r.label, spans[r.video_id],
                                  embeddings.get(r.video_id)) for r in records if r.video_id in activations]
         if not items:
-            raise ValueError(f"The {name} split has no usable videos; check the dataset annotations and skipped.json.")
+            raise AnnotationError(None, None, f"The {name} split has no usable videos.", hint=CHECK_SKIPPED)
         splits.append(items)
     return PreparedData(*splits, standardizer=standardizer, **fields)
 
@@ -147,7 +150,8 @@ def prepare_video_dataset(cfg: DictConfig, split: int, out_dir: Path) -> Prepare
     activations clamp(cos, 0) standardised on the training windows."""
     splits = load_configured_dataset(cfg.data, split)
     if cfg.concepts.bank is None:
-        raise ValueError("Config key 'concepts.bank' must name a concept bank file (see data/concepts/).")
+        raise ConfigError("Config key 'concepts.bank' must name a concept bank file.", where="concepts.bank",
+                          hint="See data/concepts/ for examples.")
     backbone = load_backbone(cfg.backbone.model, cfg.backbone.pretrained, device=cfg.backbone.device,
                              precision=cfg.backbone.precision, batch_size=cfg.backbone.batch_size)
     bank, text = embed_concept_bank(cfg.concepts.bank, backbone, cfg.concepts.similarity_threshold)

@@ -21,12 +21,12 @@ from motif.model.variants import MODEL_VARIANTS
 from motif.stats import mean_std
 from motif.training.baselines import (evaluate_bottleneck, linear_baseline, shuffle_windows, zero_shot)
 from motif.training.callbacks import ConceptTimelineCallback
-from motif.checkpoint import save_motif_checkpoint
+from motif.checkpoint import RunDirectoryError, save_motif_checkpoint
 from motif.training.datamodule import ConceptSequenceDataModule
 from motif.training.loggers import build_loggers, start_wandb_run, wandb_logger
 from motif.training.module import MotifModule, class_weights_from_labels
 from motif.sequences.prepare import PreparedData, prepare_data
-from motif.training.resume import AtomicCheckpointIO, checkpoint_epoch
+from motif.training.resume import AtomicCheckpointIO, RunFolderError, checkpoint_epoch
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +209,6 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-class RunFolderError(OSError):
-    """The run folder cannot be created or written."""
-
-
 def check_writable(run_dir: Path) -> None:
     """Create ``run_dir`` and prove that files can be written there, before any work starts."""
     probe = run_dir / f".write-test-{os.getpid()}"
@@ -221,8 +217,8 @@ def check_writable(run_dir: Path) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise RunFolderError(f"The run folder {run_dir} is not writable ({exc.strerror or exc}); choose another "
-                             "output_dir or name, or free space there") from exc
+        raise RunFolderError(f"The run folder {run_dir} is not writable ({exc.strerror or exc})", where=run_dir,
+                             hint="choose another output_dir or name, or free space there") from exc
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -286,7 +282,8 @@ def summarize_run(run_dir: str | Path) -> str:
     run_dir = Path(run_dir)
     metrics_file = run_dir / "metrics.json"
     if not metrics_file.is_file():
-        raise FileNotFoundError(f"{metrics_file} does not exist; train first with tools/train.py")
+        raise RunDirectoryError(f"{metrics_file} does not exist", where=metrics_file,
+                                hint="pass a run directory of tools/train.py, or train first")
     lines = [format_summary(json.loads(metrics_file.read_text()), run_dir)]
     headline = run_dir / "evaluation" / "headline.json"
     if headline.is_file():

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
+from motif.errors import MotifError
 from motif.model import BottleneckOutput, TemporalConceptBottleneck
 from motif.model.dropout import dropout_keys, sample_keys
 from motif.sequences.sequence import SequenceBatch
@@ -51,7 +52,7 @@ def batch_totals(labels: Tensor, padding_mask: Tensor, num_concepts: int, class_
     return torch.stack([weight_sum.double(), cells.double()])
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(MotifError, FloatingPointError):
     """The training loss became NaN or inf; the message names the epoch, step and videos."""
 
 

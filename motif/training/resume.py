@@ -25,9 +25,15 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 
+from motif.errors import MotifError
 
-class ResumeError(RuntimeError):
+
+class ResumeError(MotifError, RuntimeError):
     """A resume file cannot be used; the message names it and what to do."""
+
+
+class RunFolderError(MotifError, OSError):
+    """The run folder cannot be created or written (a read-only or full disk)."""
 
 
 def rng_states() -> dict[str, Tensor]:
@@ -67,7 +73,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
         except OSError as exc:  # e.g. a full disk: name the checkpoint, not only the errno
-            raise OSError(exc.errno, f"{exc.strerror or exc} while writing the checkpoint", str(path)) from exc
+            raise RunFolderError(f"{path} cannot be written ({exc.strerror or exc})", where=path,
+                                 hint="free space there, then run the same command with --resume") from exc
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -76,8 +83,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         try:
             return torch.load(path, map_location=map_location or "cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - a damaged file of any kind
-            raise ResumeError(f"The resume checkpoint {path} cannot be read ({exc}); delete it to train from "
-                              "scratch, or run without --resume") from exc
+            raise ResumeError(f"The resume checkpoint {path} cannot be read ({exc})", where=path,
+                              hint="delete it to train from scratch, or run without --resume") from exc
 
 
 def checkpoint_epoch(path: Path) -> int | None:

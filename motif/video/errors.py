@@ -8,24 +8,19 @@ from __future__ import annotations
 
 from os import PathLike
 
+from motif.errors import MotifError
 
-class VideoError(Exception):
-    """A video cannot be used. ``path`` is the file, ``reason`` says why, ``hint`` what to do."""
+
+class VideoError(MotifError):
+    """A video cannot be used. ``path`` is the file (the error's ``where``), ``reason`` says why, ``hint``
+    what to do; ``str()`` reads ``"<path>: <reason> (<hint>)"``."""
 
     default_hint = "fix or re-encode the file, or remove it from the annotations"
 
     def __init__(self, path: str | PathLike[str], reason: str, hint: str | None = None) -> None:
+        super().__init__(reason, where=path, hint=hint)
         self.path = str(path)
         self.reason = reason
-        self.hint = self.default_hint if hint is None else hint
-        super().__init__(self.path, reason, self.hint)
-
-    def __str__(self) -> str:
-        message = f"{self.path}: {self.reason}"
-        return f"{message} ({self.hint})" if self.hint else message
-
-    def __reduce__(self):  # picklable across DataLoader worker processes
-        return type(self), (self.path, self.reason, self.hint)
 
 
 class VideoNotFoundError(VideoError):

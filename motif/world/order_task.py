@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from motif.concepts import ConceptStandardizer, concept_activations
+from motif.errors import ConfigError
 
 SIGNAL_FRACTION = 0.3
 AMPLITUDES = (0.5, 0.67, 0.83)
@@ -198,19 +199,22 @@ def make_order_task(variant: str = "five", num_videos: int = 600, feature_dim: i
     """Generate the task: balanced classes, a stratified seeded train/test split (carve validation
     from "train" yourself), features per video and the concept bank."""
     if variant not in VARIANT_CLASSES:
-        raise ValueError(f"data.synthetic.variant must be one of {tuple(VARIANT_CLASSES)}, got {variant!r}")
+        raise ConfigError(f"data.synthetic.variant must be one of {tuple(VARIANT_CLASSES)}, got {variant!r}",
+                          where="data.synthetic.variant")
     class_names = list(VARIANT_CLASSES[variant])
     if num_videos < 2 * len(class_names):
-        raise ValueError(f"data.synthetic.num_videos must be >= {2 * len(class_names)} (two videos per class of "
-                         f"variant {variant!r}), got {num_videos}")
+        raise ConfigError(f"data.synthetic.num_videos must be >= {2 * len(class_names)} (two videos per class of "
+                          f"variant {variant!r}), got {num_videos}", where="data.synthetic.num_videos")
     if not 2 <= min_windows <= max_windows:
-        raise ValueError(f"data.synthetic: need 2 <= min_windows <= max_windows, got {min_windows}, {max_windows}")
+        raise ConfigError(f"data.synthetic: need 2 <= min_windows <= max_windows, got {min_windows}, {max_windows}",
+                          where="data.synthetic.min_windows")
     if not 0.0 < test_fraction < 1.0 or feature_dim < 4 or num_concepts < 1:
-        raise ValueError(f"data.synthetic: need 0 < test_fraction < 1, feature_dim >= 4, num_concepts >= 1; got "
-                         f"{test_fraction}, {feature_dim}, {num_concepts}")
+        raise ConfigError(f"data.synthetic: need 0 < test_fraction < 1, feature_dim >= 4, num_concepts >= 1; got "
+                          f"{test_fraction}, {feature_dim}, {num_concepts}", where="data.synthetic")
     if variant == "relative" and (num_concepts < len(EVENTS) or min_windows < 2 * BURST_LENGTH[1] + PAIR_GAP[1]):
-        raise ValueError(f"data.synthetic: variant 'relative' needs num_concepts >= {len(EVENTS)} and min_windows >= "
-                         f"{2 * BURST_LENGTH[1] + PAIR_GAP[1]}; got {num_concepts}, {min_windows}")
+        raise ConfigError(f"data.synthetic: variant 'relative' needs num_concepts >= {len(EVENTS)} and min_windows "
+                          f">= {2 * BURST_LENGTH[1] + PAIR_GAP[1]}; got {num_concepts}, {min_windows}",
+                          where="data.synthetic")
     task_rng = np.random.default_rng([seed, 0])
     signal_dims = max(1, round(SIGNAL_FRACTION * feature_dim))
     amplitudes = task_rng.choice(AMPLITUDES, size=signal_dims)
