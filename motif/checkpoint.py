@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from motif.concepts import ConceptStandardizer
+from motif.files import atomic_write
 from motif.model import TemporalConceptBottleneck
 
 CHECKPOINT_FORMAT = "motif-checkpoint"
@@ -65,9 +66,8 @@ def save_motif_checkpoint(path: str | Path, *, model: TemporalConceptBottleneck,
         "config": config,
         "metrics": dict(metrics or {}),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_write(path) as temporary:
+        torch.save(payload, temporary)
     return path
 
 

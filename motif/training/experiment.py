@@ -17,6 +17,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from motif.config import config_to_dict, run_dir_of, save_config, split_dir_of
+from motif.files import atomic_write_text
 from motif.stats import mean_std
 from motif.training.baselines import (evaluate_bottleneck, linear_baseline, shuffle_windows, zero_shot)
 from motif.training.callbacks import ConceptTimelineCallback
@@ -223,9 +224,7 @@ def check_writable(run_dir: Path) -> None:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True))
 
 
 def train_and_evaluate(cfg: DictConfig, resume: bool = False) -> dict | None:
