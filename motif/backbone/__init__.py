@@ -14,7 +14,6 @@ from motif.backbone.backbone import (
     load_backbone_from_identity,
     resolve_device,
     resolve_precision,
-    window_mean,
 )
 from motif.backbone.errors import BackboneError, UnknownModelError, WeightsUnavailableError
 from motif.backbone.preprocess import FramePreprocessor
@@ -38,5 +37,4 @@ __all__ = [
     "resolve_device",
     "resolve_precision",
     "resolve_weights",
-    "window_mean",
 ]
