@@ -8,7 +8,7 @@ from pathlib import Path
 
 import open_clip
 
-from motif.backbone.backbone import (
+from motif.backbone.encoder import (
     Backbone,
     load_backbone,
     load_backbone_from_identity,

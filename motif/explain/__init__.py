@@ -9,9 +9,9 @@ from motif.explain.intervention_syntax import (InterventionSpec, InterventionSyn
                                                parse_interventions)
 from motif.explain.outputs import explanation_figures, write_explanation
 from motif.explain.report import ReportError, render_report, report_payload
-from motif.explain.sequence import (ExplanationError, InterventionOutcome, VideoExplanation, explain_sequence,
-                                    run_with_interventions)
 from motif.explain.video import explain_video
+from motif.explain.video_explanation import (ExplanationError, InterventionOutcome, VideoExplanation,
+                                             explain_sequence, run_with_interventions)
 
 __all__ = [
     "ExplanationError", "InterventionOutcome", "InterventionSpec", "InterventionSyntaxError", "ReportError",
