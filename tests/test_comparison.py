@@ -89,7 +89,8 @@ def test_tool_reports_a_missing_run_in_one_line(tmp_path, capsys):
 
 def test_tool_help_loads_neither_torch_nor_motif():
     code = ("import runpy, sys\nsys.argv = ['compare_explanations.py', '--help']\n"
-            "try:\n    runpy.run_path('tools/compare_explanations.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "try:\n    runpy.run_path('tools/compare_explanations.py', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
             "print(sorted(m for m in ('torch', 'matplotlib', 'motif') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

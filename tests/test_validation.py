@@ -14,7 +14,7 @@ from motif.model import TemporalConceptBottleneck
 from motif.model.dropout import KeyedDropout, dropout_keys, sample_keys
 from motif.sequences.batching import LengthBucketBatchSampler, collate_sequences
 from motif.training.module import MotifModule, batch_totals, class_weights_from_labels
-from motif.sequences.prepare import prepare_data
+from motif.sequences.prepare import prepare_sequences
 from motif.training.experiment import model_kwargs_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def test_process_shares_of_a_global_batch_add_up_to_its_gradient(tmp_path):
     the averaged gradients of the shares equal the single-process gradient (class weights, label
     smoothing, sparsity and dropout all on, an odd share size)."""
     cfg = load_config(SYNTHETIC, [*SMALL, "optim.batch_size=15", "optim.sparsity_weight=0.1", "model.dropout=0.3"])
-    data = prepare_data(cfg, 1, tmp_path)
+    data = prepare_sequences(cfg, 1, tmp_path)
     weights = class_weights_from_labels([it.label for it in data.train], len(data.class_names))
     module = MotifModule(model_kwargs_of(cfg, len(data.concept_names), len(data.class_names)), dict(cfg.optim),
                          weights.tolist(), seed=0)

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from motif.checkpoint import MotifCheckpoint, load_motif_checkpoint
 from motif.config import load_config, split_dir_of
 from motif.evaluation.evaluate import EvalVideo, GroundTruth, as_test_videos
-from motif.sequences.prepare import prepare_data
+from motif.sequences.prepare import prepare_sequences
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def load_test_sets(run_dir: str | Path, splits: Sequence[int] | None = None) -> 
         if not ckpt_file.is_file():
             raise RunDirectoryError(f"{ckpt_file} does not exist; did the training of split {split} finish?")
         checkpoint = load_motif_checkpoint(ckpt_file)
-        data = prepare_data(cfg, split, directory)
+        data = prepare_sequences(cfg, split, directory)
         if list(data.concept_names) != list(checkpoint.concept_names):
             raise RunDirectoryError(f"{ckpt_file}: the checkpoint's concepts differ from those the config produces "
                                     "now; was the concept bank or the cache changed after training?")

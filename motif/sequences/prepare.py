@@ -178,8 +178,9 @@ def prepare_video_dataset(cfg: DictConfig, split: int, out_dir: Path) -> Prepare
                    skipped=skips.to_dict()["videos"])
 
 
-def prepare_data(cfg: DictConfig, split: int, out_dir: Path) -> PreparedData:
-    """Dispatch on ``cfg.data.format``."""
+def prepare_sequences(cfg: DictConfig, split: int, out_dir: Path) -> PreparedData:
+    """The standardised concept sequences of split ``split`` of a run config (train / val / test with the
+    standardizer and what produced them), by ``cfg.data.format``; ``out_dir`` receives skipped.json when videos are skipped."""
     if cfg.data.format == "synthetic_order":
         return prepare_synthetic_order(cfg, split)
     return prepare_video_dataset(cfg, split, out_dir)

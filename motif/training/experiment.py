@@ -25,7 +25,7 @@ from motif.checkpoint import save_motif_checkpoint
 from motif.training.datamodule import ConceptSequenceDataModule
 from motif.training.loggers import build_loggers, start_wandb_run, wandb_logger
 from motif.training.module import MotifModule, class_weights_from_labels
-from motif.sequences.prepare import PreparedData, prepare_data
+from motif.sequences.prepare import PreparedData, prepare_sequences
 from motif.training.resume import AtomicCheckpointIO, checkpoint_epoch
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
     out_dir = split_dir_of(cfg, split)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    data = prepare_data(cfg, split, out_dir)
+    data = prepare_sequences(cfg, split, out_dir)
     run_name = f"{cfg.name}" if len(cfg.data.splits) == 1 else f"{cfg.name}-split{split}"
     resume_epoch = checkpoint_epoch(out_dir / "lightning" / cfg.model.variant / "last.ckpt") if resume else None
     loggers = build_loggers(cfg, out_dir, run_name, resume_epoch)
