@@ -23,7 +23,6 @@ from motif.cache import (
     extract_embeddings,
     iter_video_embeddings,
 )
-from motif.concepts import ConceptStandardizer, concept_activations
 from motif.data import SkipReport, VideoRecord
 from motif.sequences.prepare import cached_window_embeddings, iter_window_embeddings
 from motif.video import VideoWindowSettings, WindowPlan, open_video, write_video

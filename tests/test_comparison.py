@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers_tools import load_tool
 from motif.evaluation.comparison import (RunExplanation, comparison_figure, explain_against_truth,
                                          explain_runs_on_video)
 from motif.evaluation.evaluate import EvalVideo
@@ -74,15 +74,8 @@ def test_a_missing_run_is_a_run_directory_error(tmp_path):
         explain_runs_on_video([tmp_path / "nope"], "v1")
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("tool_compare", REPO / "tools" / "compare_explanations.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
-
-
 def test_tool_reports_a_missing_run_in_one_line(tmp_path, capsys):
-    assert _tool().main(["--runs", str(tmp_path / "nope"), "--video", "v1", "--out", str(tmp_path / "c.png")]) == 2
+    assert load_tool("compare_explanations").main(["--runs", str(tmp_path / "nope"), "--video", "v1", "--out", str(tmp_path / "c.png")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "config.yaml does not exist" in error and error.count("\n") == 1
 
