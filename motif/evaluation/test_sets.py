@@ -13,7 +13,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 
 from motif.checkpoint import MotifCheckpoint, load_motif_checkpoint
 from motif.config import load_config, split_dir_of
