@@ -19,10 +19,10 @@ import logging
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from meters import timed
 
 from motif.backbone import load_backbone
 from motif.cache import EmbeddingCache, extract_embeddings, iter_video_embeddings
@@ -74,24 +74,24 @@ def main() -> None:
     encoder_times, pipeline_times, rerun_times, encoder_cpu, pipeline_cpu = [], [], [], [], []
     with tempfile.TemporaryDirectory() as root:
         for repeat in range(args.repeats):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            backbone.encode_prepared(pixels)
-            encoder_times.append(time.perf_counter() - start)
-            encoder_cpu.append(time.process_time() - start_cpu)
+            with timed() as encoder:
+                backbone.encode_prepared(pixels)
+            encoder_times.append(encoder.wall)
+            encoder_cpu.append(encoder.cpu)
 
             cache_root = Path(root) / f"run{repeat}"
-            start, start_cpu = time.perf_counter(), time.process_time()
-            cache = EmbeddingCache.for_backbone(cache_root, backbone, settings)
-            report = extract_embeddings(records, backbone, settings, cache, decode_threads=args.decode_threads,
-                                        progress=False)
-            pipeline_times.append(time.perf_counter() - start)
-            pipeline_cpu.append(time.process_time() - start_cpu)
+            with timed() as pipeline:
+                cache = EmbeddingCache.for_backbone(cache_root, backbone, settings)
+                report = extract_embeddings(records, backbone, settings, cache, decode_threads=args.decode_threads,
+                                            progress=False)
+            pipeline_times.append(pipeline.wall)
+            pipeline_cpu.append(pipeline.cpu)
             assert report.windows == windows and not report.skipped
 
-            start = time.perf_counter()
-            cache = EmbeddingCache.for_backbone(cache_root, backbone, settings)
-            rerun = extract_embeddings(records, backbone, settings, cache, progress=False)
-            rerun_times.append(time.perf_counter() - start)
+            with timed() as again:
+                cache = EmbeddingCache.for_backbone(cache_root, backbone, settings)
+                rerun = extract_embeddings(records, backbone, settings, cache, progress=False)
+            rerun_times.append(again.wall)
             assert rerun.already_cached == len(records) and rerun.embedded == 0
 
     encoder_fps = windows / min(encoder_times)

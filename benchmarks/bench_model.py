@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
+from meters import peak_rss_mb, timed
 
 from motif.model import TemporalConceptBottleneck
 
@@ -44,23 +43,10 @@ def make_batch(batch: int, windows: int, concepts: int, classes: int, seed: int 
 def train_step(model: TemporalConceptBottleneck, x, padding_mask, labels) -> tuple[float, float]:
     """(wall seconds, process CPU seconds) for one forward + loss + backward."""
     model.zero_grad(set_to_none=True)
-    start, start_cpu = time.perf_counter(), time.process_time()
-    out = model(x, padding_mask)
-    F.cross_entropy(out.logits, labels).backward()
-    return time.perf_counter() - start, time.process_time() - start_cpu
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB: VmHWM (reset by exec, unlike ru_maxrss, which a
-    child inherits from its parent), or ru_maxrss where /proc is not available."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with timed() as took:
+        out = model(x, padding_mask)
+        F.cross_entropy(out.logits, labels).backward()
+    return took.wall, took.cpu
 
 
 def compare_paths(args) -> dict:
@@ -109,13 +95,12 @@ def long_video_child(args) -> None:
                                       head_dim=args.head_dim).train()
     x = torch.randn(1, args.long_windows, args.long_concepts)
     baseline_mb = peak_rss_mb()
-    start = time.perf_counter()
-    out = model(x)
-    forward_s = time.perf_counter() - start
-    out.logits.logsumexp(dim=-1).sum().backward()
-    seconds = time.perf_counter() - start
-    print(json.dumps({"windows": args.long_windows, "concepts": args.long_concepts, "seconds": round(seconds, 2),
-                      "forward_seconds": round(forward_s, 2),
+    with timed() as total:
+        with timed() as forward:
+            out = model(x)
+        out.logits.logsumexp(dim=-1).sum().backward()
+    print(json.dumps({"windows": args.long_windows, "concepts": args.long_concepts, "seconds": round(total.wall, 2),
+                      "forward_seconds": round(forward.wall, 2),
                       "peak_rss_mb": round(peak_rss_mb(), 1),
                       "baseline_rss_mb": round(baseline_mb, 1)}))
 

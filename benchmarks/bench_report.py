@@ -20,11 +20,11 @@ import json
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from meters import timed
 
 from motif.explain import explain_sequence, write_explanation
 from motif.model import TemporalConceptBottleneck
@@ -56,9 +56,9 @@ def measure(driver, report: Path, repeats: int) -> dict:
     render, load = [], []
     for _ in range(repeats):
         driver.get("about:blank")
-        start = time.perf_counter()
-        driver.get(report.resolve().as_uri())
-        load.append(time.perf_counter() - start)
+        with timed() as took:
+            driver.get(report.resolve().as_uri())
+        load.append(took.wall)
         assert driver.execute_script("return document.body.dataset.ready") == "true", report
         render.append(driver.execute_script("return motifReport.renderedAt") / 1000.0)
     apply_s = driver.execute_script("const t0 = performance.now(); motifReport.apply('zero:concept=#0'); "
@@ -84,9 +84,8 @@ def main() -> None:
     from selenium.webdriver.chrome.service import Service
 
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        report = synthetic_report(Path(tmp), args.windows, args.concepts, args.classes)
-        build = time.perf_counter() - start
+        with timed() as build:
+            report = synthetic_report(Path(tmp), args.windows, args.concepts, args.classes)
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -96,7 +95,7 @@ def main() -> None:
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         try:
-            results = [{**measure(driver, report, args.repeats), "report": "synthetic", "build_s": round(build, 2)}]
+            results = [{**measure(driver, report, args.repeats), "report": "synthetic", "build_s": round(build.wall, 2)}]
             results += [measure(driver, Path(path), args.repeats) for path in args.also]
         finally:
             driver.quit()

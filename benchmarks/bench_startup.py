@@ -15,16 +15,17 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from meters import timed
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _seconds(command: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    with timed() as took:
+        subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return took.wall
 
 
 def main() -> None:

@@ -22,36 +22,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from meters import peak_rss_mb, timed
 
 WIDTH, HEIGHT, FPS = 320, 240, 30
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
 def generate(path: Path, seconds: float) -> float:
     """A moving colour pattern with a grid, MPEG-4 at 1 Mbit/s; returns the time it took."""
     from motif.video import write_video
 
-    start = time.perf_counter()
-    columns = np.arange(2 * WIDTH)
-    base = np.zeros((HEIGHT, 2 * WIDTH, 3), dtype=np.uint8)
-    base[:, :, 0] = (columns * 255 // (2 * WIDTH))[None, :]
-    base[:, :, 1] = (np.arange(HEIGHT) * 255 // HEIGHT)[:, None]
-    base[::16, :, 2] = 255
-    base[:, ::16, 2] = 255
-    frames = (base[:, (3 * index) % WIDTH:(3 * index) % WIDTH + WIDTH] for index in range(int(seconds * FPS)))
-    write_video(path, frames, FPS, "mpeg4", bit_rate=1_000_000)
-    return time.perf_counter() - start
+    with timed() as took:
+        columns = np.arange(2 * WIDTH)
+        base = np.zeros((HEIGHT, 2 * WIDTH, 3), dtype=np.uint8)
+        base[:, :, 0] = (columns * 255 // (2 * WIDTH))[None, :]
+        base[:, :, 1] = (np.arange(HEIGHT) * 255 // HEIGHT)[:, None]
+        base[::16, :, 2] = 255
+        base[:, ::16, 2] = 255
+        frames = (base[:, (3 * index) % WIDTH:(3 * index) % WIDTH + WIDTH] for index in range(int(seconds * FPS)))
+        write_video(path, frames, FPS, "mpeg4", bit_rate=1_000_000)
+    return took.wall
 
 
 def measure(path: str, backend: str, mode: str) -> dict:
@@ -63,20 +58,20 @@ def measure(path: str, backend: str, mode: str) -> dict:
     if backend in ("auto", "decord", "naive"):
         import decord  # noqa: F401
     baseline = peak_rss_mb()
-    start = time.perf_counter()
-    if backend == "naive":
-        import decord
+    with timed() as took:
+        if backend == "naive":
+            import decord
 
-        reader = decord.VideoReader(path, num_threads=1)
-        video = reader.get_batch(list(range(len(reader)))).asnumpy()  # [N, H, W, 3], all in RAM
-        frames = video.shape[0] if mode == "all_frames" else len(range(4, video.shape[0], 8))
-    else:
-        source = open_video(path, backend=backend)
-        meta = source.meta
-        sampling = "all" if mode == "all_frames" else "center"
-        plan = WindowPlan.build(meta.num_frames, meta.fps, window_size=8, frames_per_window=1, sampling=sampling)
-        frames = sum(chunk.frames.shape[0] for chunk in source.iter_windows(plan, chunk_windows=16))
-    seconds = time.perf_counter() - start
+            reader = decord.VideoReader(path, num_threads=1)
+            video = reader.get_batch(list(range(len(reader)))).asnumpy()  # [N, H, W, 3], all in RAM
+            frames = video.shape[0] if mode == "all_frames" else len(range(4, video.shape[0], 8))
+        else:
+            source = open_video(path, backend=backend)
+            meta = source.meta
+            sampling = "all" if mode == "all_frames" else "center"
+            plan = WindowPlan.build(meta.num_frames, meta.fps, window_size=8, frames_per_window=1, sampling=sampling)
+            frames = sum(chunk.frames.shape[0] for chunk in source.iter_windows(plan, chunk_windows=16))
+    seconds = took.wall
     return {"frames": frames, "seconds": seconds, "fps": frames / seconds, "peak_rss_mb": peak_rss_mb(),
             "baseline_rss_mb": baseline}
 

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from motif.concepts import ConceptStandardizer
 from motif.errors import MotifError
+from motif.files import atomic_write
 from motif.model import TemporalConceptBottleneck
 from motif.video import VideoWindowSettings
 
@@ -74,9 +75,8 @@ def save_motif_checkpoint(path: str | Path, *, model: TemporalConceptBottleneck,
         "config": config,
         "metrics": dict(metrics or {}),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_write(path) as temporary:
+        torch.save(payload, temporary)
     return path
 
 

@@ -394,12 +394,6 @@ def _check_choices(cfg: DictConfig) -> None:
                               where=key) from None
 
 
-def numeric_keys() -> list[str]:
-    """The schema keys that hold numbers (int, float, their Optional and list forms)."""
-    return [key for key, kind in _KEYS.items() if isinstance(kind, str)
-            and any(word in kind.replace("Optional", "").split("[")[-1] for word in ("int", "float"))]
-
-
 def _check_ranges(cfg: DictConfig) -> None:
     for key, allowed in _RANGES.items():
         value = OmegaConf.select(cfg, key)

@@ -348,6 +348,6 @@ def test_load_dataset_rejects_unknown_format_and_options(ucf_root):
 def test_dataset_splits_validate_and_count():
     records = make_records({0: 2, 1: 1})
     splits = DatasetSplits(records, [], [], ["a", "b"])
-    assert splits.class_counts("train") == [2, 1] and splits["train"] is records
+    assert splits["train"] is records and splits.counts() == {"train": 3, "val": 0, "test": 0}
     with pytest.raises(AnnotationError, match="label 1, but there are 1 classes"):
         DatasetSplits(records, [], [], ["a"]).validate()

@@ -23,7 +23,6 @@ from motif.backbone import (
     file_sha256,
     load_backbone,
     load_backbone_from_identity,
-    window_mean,
 )
 from motif.backbone import weights as weights_module
 
@@ -280,22 +279,6 @@ def test_bf16_autocast_stays_close_to_fp32(tiny, backbone):
     a, b = bf16.encode_frames(frames), backbone.encode_frames(frames)
     assert a.dtype == torch.float32 and bf16.identity["precision"] == "bf16"
     assert torch.nn.functional.cosine_similarity(a, b).min() > 0.98
-
-
-def test_window_mean_averages_unnormalised_frame_embeddings():
-    emb = torch.tensor([[1.0, 0.0], [3.0, 4.0], [0.0, 2.0], [10.0, 0.0], [0.0, 1.0]])
-    frame_window = torch.tensor([5, 5, 6, 8, 8])
-    out = window_mean(emb, frame_window, torch.tensor([5, 6, 8]))
-    torch.testing.assert_close(out, torch.tensor([[2.0, 2.0], [0.0, 2.0], [5.0, 0.5]]))
-
-
-def test_encode_windows_matches_per_window_mean(backbone):
-    frames = _frames(n=6)
-    frame_window = torch.tensor([0, 0, 0, 1, 2, 2])
-    out = backbone.encode_windows(frames, frame_window, torch.tensor([0, 1, 2]))
-    each = backbone.encode_frames(frames)
-    torch.testing.assert_close(out[0], each[:3].mean(0))
-    torch.testing.assert_close(out[2], each[4:].mean(0))
 
 
 # --- preprocessing -------------------------------------------------------------------------------

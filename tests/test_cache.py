@@ -23,7 +23,6 @@ from motif.cache import (
     extract_embeddings,
     iter_video_embeddings,
 )
-from motif.concepts import ConceptStandardizer, concept_activations
 from motif.data import SkipReport, VideoRecord
 from motif.sequences.prepare import cached_window_embeddings, iter_window_embeddings
 from motif.video import VideoWindowSettings, WindowPlan, open_video, write_video
@@ -61,13 +60,12 @@ def clips(tmp_path_factory):
 
 
 def _reference_embeddings(record, backbone, settings: VideoWindowSettings):
-    """Decode the plan's frames at full size, encode each, average per window."""
+    """Decode each window's frames at full size, encode them, average their (unnormalised) embeddings."""
     with open_video(record.path) as source:
         meta = source.meta
         plan = settings.plan(meta.num_frames, meta.fps, record.video_id)
-        frames = source.read_frames([i for window in plan.frame_indices for i in window])
-    owners = torch.tensor([w for w, window in enumerate(plan.frame_indices) for _ in window])
-    return backbone.encode_windows(frames, owners, torch.arange(plan.num_windows)), plan
+        windows = [backbone.encode_frames(source.read_frames(window)).mean(dim=0) for window in plan.frame_indices]
+    return torch.stack(windows), plan
 
 
 # --- numbers -------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ tables, and the evaluation of a training run directory."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import torch
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
+from helpers_tools import load_tool
 from motif.evaluation import (GroundTruth, evaluate_run, faithfulness_curves, prepare_chunks, summarise_splits,
                               write_evaluation)
 from motif.model.corrections import apply_cell_edits, corrective_edits
@@ -259,9 +259,7 @@ def test_evaluate_tool_on_a_training_run(tmp_path):
         "baselines.full_attention=false", "baselines.time_shuffle=false", "logger.wandb.mode=disabled",
         "trainer.progress_bar=false", "trainer.accelerator=cpu"])
     train_and_evaluate(cfg)
-    spec = importlib.util.spec_from_file_location("tool_evaluate", REPO / "tools" / "evaluate.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("evaluate")
     assert tool.main(["--run", str(tmp_path / "run"), "--trials", "2", "--device", "cpu"]) == 0
     saved = json.loads((tmp_path / "run" / "evaluation" / "evaluation.json").read_text())
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

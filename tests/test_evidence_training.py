@@ -8,7 +8,7 @@ import torch
 
 from motif.config import load_config
 from motif.checkpoint import load_motif_checkpoint
-from motif.sequences.prepare import prepare_data
+from motif.sequences.prepare import prepare_sequences
 from motif.training.experiment import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def test_evidence_run_stores_its_input_statistics_in_the_checkpoint(tmp_path):
     checkpoint = load_motif_checkpoint(tmp_path / "run" / "best.ckpt")
     model, standardizer = checkpoint.model, checkpoint.standardizer
     torch.testing.assert_close(model.encoder.evidence_offset, standardizer.mean / standardizer.std)
-    data = prepare_data(cfg, 1, tmp_path / "run")
+    data = prepare_sequences(cfg, 1, tmp_path / "run")
     correct = 0
     with torch.no_grad():
         for item in data.test:

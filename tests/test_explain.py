@@ -4,22 +4,19 @@ before / after, the intervention syntax, and a self-contained report.html."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, save_video_checkpoint, spans_of
+from helpers_tools import load_tool
 from motif.plots.colours import COLOUR_WORDS, PALETTE, concept_colours, signed_term
 from motif.explain import (ExplanationError, InterventionSyntaxError, explain_sequence, parse_intervention,
                            parse_interventions, write_explanation)
 from motif.model import AttentionIntervention, ConceptIntervention
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -252,13 +249,6 @@ def test_concept_colours_follow_colour_words():
 # --- from a video file ----------------------------------------------------------------------------------------
 
 
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def video_checkpoint(task, tmp_path_factory):
     """A checkpoint of the marked model with a tiny open_clip backbone, and a small video."""
@@ -287,7 +277,7 @@ def test_explain_tool_reports_a_bad_video_clearly(video_checkpoint, tmp_path, ca
                         lambda identity, device: video_checkpoint["backbone"])
     fake = tmp_path / "not_a_video.mp4"
     fake.write_text("this is text, not a video")
-    tool = _load_tool("explain")
+    tool = load_tool("explain")
     code = tool.main(["--ckpt", str(video_checkpoint["ckpt"]), "--video", str(fake), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and "not_a_video.mp4" in err and err.startswith("error: ")

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "motif"
 
 # Bottom to top. A module may import its own package and the packages of lower layers only.
 LAYERS = [
-    ("motif.errors", "motif.logs", "motif.stats", "motif.lazy"),
+    ("motif.errors", "motif.files", "motif.logs", "motif.stats", "motif.lazy"),
     ("motif.registry",),
     ("motif.video", "motif.model", "motif.concepts", "motif.backbone"),
     ("motif.data",),

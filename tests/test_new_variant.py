@@ -14,12 +14,12 @@ from motif.checkpoint import load_motif_checkpoint
 from motif.config import load_config
 from motif.evaluation import attention_interventions, evaluate_run, prepare_chunks
 from motif.explain import explain_sequence
-from motif.explain.sequence import ExplanationError
+from motif.explain.video_explanation import ExplanationError
 from motif.model import TemporalConceptBottleneck
 from motif.model.dropout import KeyedDropout
 from motif.model.variants import MODEL_VARIANTS, ModelVariant
 from motif.registry import UnknownChoiceError
-from motif.sequences.prepare import prepare_data
+from motif.sequences.prepare import prepare_sequences
 from motif.training.experiment import format_summary, train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +65,7 @@ def test_a_variant_registered_here_trains_explains_and_evaluates(running_mean_va
     model = checkpoint.model
     assert [type(layer) for layer in model.encoder.layers] == [RunningMeanBlock, RunningMeanBlock]
     assert checkpoint.video is None   # generated features: no window settings
-    video = prepare_data(cfg, 1, tmp_path / "run").test[0]
+    video = prepare_sequences(cfg, 1, tmp_path / "run").test[0]
     result = explain_sequence(model, video.concepts, video.spans, class_names=checkpoint.class_names,
                               concept_names=checkpoint.concept_names, interventions=["zero:window=0"])
     assert abs(float(result.explanation.residual)) < 1e-4 and result.intervention is not None

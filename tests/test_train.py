@@ -12,7 +12,7 @@ import torch
 from motif.config import load_config
 from motif.training.baselines import evaluate_bottleneck, shuffle_windows
 from motif.checkpoint import CheckpointError, load_motif_checkpoint
-from motif.sequences.prepare import prepare_data
+from motif.sequences.prepare import prepare_sequences
 from motif.training.experiment import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def test_checkpoint_is_self_contained_and_reproduces_test_accuracy(trained_run):
     cfg, metrics, run_dir = trained_run
     ckpt = load_motif_checkpoint(run_dir / "best.ckpt")
     torch.load(run_dir / "best.ckpt", weights_only=True)  # nothing pickled
-    data = prepare_data(cfg, 1, run_dir)
+    data = prepare_sequences(cfg, 1, run_dir)
     assert ckpt.class_names == data.class_names and ckpt.concept_names == data.concept_names
     torch.testing.assert_close(ckpt.standardizer.mean, data.standardizer.mean)
     assert evaluate_bottleneck(ckpt.model, data.test).acc == pytest.approx(metrics["test_acc"])

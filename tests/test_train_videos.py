@@ -11,7 +11,7 @@ from helpers_backbone import register_tiny_model, save_tiny_weights
 
 from motif.config import load_config
 from motif.explain import explain_video
-from motif.sequences.prepare import prepare_data
+from motif.sequences.prepare import prepare_sequences
 from motif.training.experiment import train_and_evaluate
 from motif.video import write_video
 
@@ -83,9 +83,9 @@ def test_video_run_caches_trains_and_reports_skips(video_dataset, tmp_path):
 
 def test_stream_mode_gives_the_cached_numbers(video_dataset, tmp_path):
     root, weights = video_dataset
-    cached = prepare_data(config(root, weights, tmp_path), 1, tmp_path)
-    streamed = prepare_data(config(root, weights, tmp_path, "cache.mode=stream", f"cache.dir={tmp_path / 'unused'}"),
-                            1, tmp_path)
+    cached = prepare_sequences(config(root, weights, tmp_path), 1, tmp_path)
+    stream = config(root, weights, tmp_path, "cache.mode=stream", f"cache.dir={tmp_path / 'unused'}")
+    streamed = prepare_sequences(stream, 1, tmp_path)
     assert not (tmp_path / "unused").exists()  # nothing written in stream mode
     for a, b in zip(cached.train + cached.test, streamed.train + streamed.test):
         assert a.video_id == b.video_id

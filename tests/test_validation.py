@@ -9,12 +9,12 @@ import torch
 
 from motif.concepts import ConceptBank, ConceptStandardizer, NonFiniteActivationsError
 from motif.concepts.bank import embed_concept_bank
-from motif.config import _RANGES, ConfigError, load_config, numeric_keys
+from motif.config import _KEYS, _RANGES, ConfigError, load_config
 from motif.model import TemporalConceptBottleneck
 from motif.model.dropout import KeyedDropout, dropout_keys, sample_keys
 from motif.sequences.batching import LengthBucketBatchSampler, collate_sequences
 from motif.training.module import MotifModule, batch_totals, class_weights_from_labels
-from motif.sequences.prepare import prepare_data
+from motif.sequences.prepare import prepare_sequences
 from motif.training.experiment import model_kwargs_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +28,10 @@ SMALL = ["data.synthetic.num_videos=90", "data.synthetic.feature_dim=64", "data.
 
 
 def test_every_numeric_config_key_has_a_range():
-    assert sorted(numeric_keys()) == sorted(_RANGES)
+    """Every schema key that holds numbers (int, float, their Optional and list forms) has a range."""
+    numeric = [key for key, kind in _KEYS.items() if isinstance(kind, str)
+               and any(word in kind.replace("Optional", "").split("[")[-1] for word in ("int", "float"))]
+    assert sorted(numeric) == sorted(_RANGES)
 
 
 @pytest.mark.parametrize("override, key, bound", [
@@ -142,7 +145,7 @@ def test_process_shares_of_a_global_batch_add_up_to_its_gradient(tmp_path):
     the averaged gradients of the shares equal the single-process gradient (class weights, label
     smoothing, sparsity and dropout all on, an odd share size)."""
     cfg = load_config(SYNTHETIC, [*SMALL, "optim.batch_size=15", "optim.sparsity_weight=0.1", "model.dropout=0.3"])
-    data = prepare_data(cfg, 1, tmp_path)
+    data = prepare_sequences(cfg, 1, tmp_path)
     weights = class_weights_from_labels([it.label for it in data.train], len(data.class_names))
     module = MotifModule(model_kwargs_of(cfg, len(data.concept_names), len(data.class_names)), dict(cfg.optim),
                          weights.tolist(), seed=0)

@@ -252,7 +252,7 @@ def test_overlapping_windows_share_decoded_frames(index_videos, backend):
     chunks = list(source.iter_windows(plan, chunk_windows=4))
     for chunk in chunks:
         assert chunk_indices(chunk) == chunk.frame_indices.tolist()
-    assert sum(chunk.num_windows for chunk in chunks) == plan.num_windows
+    assert sum(len(chunk.window_ids) for chunk in chunks) == plan.num_windows
 
 
 def test_sample_clips_metadata_and_spans(sample_videos):
@@ -285,21 +285,20 @@ def test_decord_and_pyav_return_the_same_frames(sample_videos):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_resize_at_decode_time(index_videos, backend):
+    plan = WindowPlan.build(50, 25.0, window_size=10)
     with open_video(index_videos["h264"], backend=backend, resize=(32, 40)) as source:
-        assert source.frame_size == (32, 40)
-        plan = WindowPlan.build(50, 25.0, window_size=10)
         chunk = next(source.iter_windows(plan))
         assert chunk.frames.shape == (5, 32, 40, 3)
         assert chunk_indices(chunk) == [5, 15, 25, 35, 45]
     with open_video(index_videos["h264"], backend=backend, resize=40) as source:
-        assert source.frame_size == (40, 60)  # shorter side 40, aspect 96:64 kept
+        assert next(source.iter_windows(plan)).frames.shape == (5, 40, 60, 3)  # shorter side 40, aspect 96:64 kept
 
 
 def test_decord_malformed_resize_falls_back_to_pyav(index_videos):
     """decord returns 4-channel frames at some output widths (72 here): refused, and auto reads with PyAV."""
     with pytest.raises(CorruptVideoError, match="malformed frames"):
         with open_video(index_videos["h264"], backend="decord", resize=(48, 72)) as source:
-            source.frame_size
+            source.meta
     with open_video(index_videos["h264"], backend="auto", resize=(48, 72)) as source:
         chunk = next(source.iter_windows(WindowPlan.build(50, 25.0, window_size=10)))
         assert source.meta.backend == "pyav" and chunk.frames.shape == (5, 48, 72, 3)
@@ -332,16 +331,6 @@ def test_read_frames_in_any_order(index_videos):
         assert [decode_index(frame) for frame in frames.numpy()] == [70, 3, 70, 0]
         with pytest.raises(IndexError):
             source.read_frames([120])
-
-
-def test_mean_per_window_matches_a_loop():
-    frame_window = torch.tensor([4, 4, 4, 5, 6, 6])
-    chunk = WindowChunk(window_ids=torch.tensor([4, 5, 6]), frames=torch.zeros(6, 2, 2, 3, dtype=torch.uint8),
-                        frame_window=frame_window)
-    features = torch.randn(6, 5)
-    expected = torch.stack([features[frame_window == window].mean(0) for window in (4, 5, 6)])
-    torch.testing.assert_close(chunk.mean_per_window(features), expected)
-    assert torch.equal(chunk.window_frames(5), chunk.frames[3:4])
 
 
 def test_auto_backend_reads_large_files_with_pyav(index_videos, monkeypatch):

@@ -3,10 +3,10 @@ results into that group (job_type evaluate) whenever the training run used wandb
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
+from helpers_tools import load_tool
 from helpers_wandb import offline_run_records
 from motif.config import load_config, save_config
 from motif.evaluation import evaluate_run, write_evaluation
@@ -14,13 +14,6 @@ from motif.sequences import ConceptSequence
 from motif.training.loggers import wandb_run_settings
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _evaluate_tool():
-    spec = importlib.util.spec_from_file_location("tool_evaluate", REPO / "tools" / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_settings_carry_group_job_type_tags_and_the_whole_config(tmp_path):
@@ -38,7 +31,7 @@ def test_evaluation_logs_into_the_training_runs_group(tmp_path):
     cfg = load_config(REPO / "configs" / "synthetic.yaml", [f"output_dir={tmp_path}", "name=mine",
                                                             "logger.wandb.mode=offline"])
     save_config(cfg, run_dir / "config.yaml")
-    tool = _evaluate_tool()
+    tool = load_tool("evaluate")
     assert tool.evaluation_wandb_run(run_dir) is None  # the training run did not use wandb
     (run_dir / "wandb").mkdir()
     task = marked_task()

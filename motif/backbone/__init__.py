@@ -5,13 +5,12 @@ custom model configs shipped in ``motif/backbone/model_configs/`` are registered
 load by name like any built-in model.
 """
 
-from motif.backbone.backbone import (
+from motif.backbone.encoder import (
     Backbone,
     load_backbone,
     load_backbone_from_identity,
     resolve_device,
     resolve_precision,
-    window_mean,
 )
 from motif.backbone.errors import BackboneError, UnknownModelError, WeightsUnavailableError
 from motif.backbone.open_clip_models import MODEL_CONFIG_DIR
@@ -32,5 +31,4 @@ __all__ = [
     "resolve_device",
     "resolve_precision",
     "resolve_weights",
-    "window_mean",
 ]

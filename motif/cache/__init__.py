@@ -5,27 +5,11 @@
 
 from motif.cache.extract import (ExtractionReport, NonFiniteEmbeddingsError, VideoEmbeddings, extract_embeddings,
                                  iter_video_embeddings)
-from motif.cache.store import (
-    CACHE_FORMAT_VERSION,
-    CacheError,
-    CacheMissError,
-    DamagedCacheFileError,
-    EmbeddingCache,
-    cache_key,
-    cache_key_fields,
-)
+from motif.cache.store import (CACHE_FORMAT_VERSION, CacheError, CacheMissError, DamagedCacheFileError,
+                               EmbeddingCache, cache_key, cache_key_fields)
 
 __all__ = [
-    "CACHE_FORMAT_VERSION",
-    "CacheError",
-    "CacheMissError",
-    "DamagedCacheFileError",
-    "NonFiniteEmbeddingsError",
-    "EmbeddingCache",
-    "ExtractionReport",
-    "VideoEmbeddings",
-    "cache_key",
-    "cache_key_fields",
-    "extract_embeddings",
-    "iter_video_embeddings",
+    "CACHE_FORMAT_VERSION", "CacheError", "CacheMissError", "DamagedCacheFileError", "EmbeddingCache",
+    "ExtractionReport", "NonFiniteEmbeddingsError", "VideoEmbeddings", "cache_key", "cache_key_fields",
+    "extract_embeddings", "iter_video_embeddings",
 ]

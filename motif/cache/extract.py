@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -102,15 +103,6 @@ class _Fatal:
 _FINISHED = object()
 
 
-@dataclass
-class _VideoState:
-    start: _Start | None  # None when the video failed before its windows were planned
-    sums: Tensor
-    counts: Tensor
-    ended: bool = False
-    failed: bool = False
-
-
 def _resize_for(video: Video, backbone: Any, settings: VideoWindowSettings, resize_at_decode: bool) -> Any:
     """The decoder's output size: the settings' own, or the backbone's resize target."""
     if settings.resize is not None or not resize_at_decode:
@@ -166,6 +158,141 @@ class _Decoder(threading.Thread):
             self.messages.close()
 
 
+def _until_finished(messages: Iterator[Any], decoders: int) -> Iterator[Any]:
+    """The video messages of ``decoders`` interleaved decoders, until each has sent _FINISHED; a
+    decoder's crash (_Fatal) is raised here."""
+    finished = 0
+    for message in messages:
+        if isinstance(message, _Fatal):
+            raise message.error
+        if message is _FINISHED:
+            finished += 1
+            if finished == decoders:
+                return
+            continue
+        yield message
+
+
+@contextmanager
+def _decoded_messages(jobs: list[tuple[int, Any]], backbone: Any, settings: VideoWindowSettings,
+                      resize_at_decode: bool, decode_threads: int, prefetch_chunks: int) -> Iterator[Iterator[Any]]:
+    """The decoders' messages about ``jobs`` (each video's in order, videos interleaved): decoded in
+    the calling thread while it reads them (``decode_threads`` 0, with all cores for FFmpeg), or by
+    ``decode_threads`` threads that each take every n-th video and stay up to ``prefetch_chunks``
+    chunks ahead. Leaving the block stops the threads (or the inline decoder)."""
+    if decode_threads == 0:
+        inline = _decode(jobs, backbone, replace(settings, num_threads=0), resize_at_decode)
+        try:
+            yield _until_finished(inline, 1)
+        finally:
+            inline.close()
+        return
+    num_threads = max(1, min(decode_threads, len(jobs)))
+    out: queue.Queue = queue.Queue(maxsize=max(1, prefetch_chunks) * num_threads)
+    stop_requested = threading.Event()
+    decoders = [_Decoder(_decode(jobs[i::num_threads], backbone, settings, resize_at_decode), out, stop_requested)
+                for i in range(num_threads)]
+    for decoder in decoders:
+        decoder.start()
+    try:
+        yield _until_finished(iter(out.get, None), num_threads)  # the queue never holds None
+    finally:
+        stop_requested.set()
+        for decoder in decoders:
+            decoder.join(timeout=5)
+
+
+@dataclass
+class _VideoState:
+    start: _Start | None  # None when the video failed before its windows were planned
+    sums: Tensor          # [T, D] sum of the frame embeddings of each window
+    counts: Tensor        # [T] frames of each window encoded so far
+    ended: bool = False
+    failed: bool = False
+
+
+class _WindowMeans:
+    """The encoder's side: prepared frames wait until they fill a batch of ``backbone.batch_size``
+    (batches span video boundaries), are encoded, and their embeddings are added to the window sums
+    of their video; videos come out finished in the order of their slots (record order).
+
+    A video is finished when its decoder has ended it and none of its frames wait for the encoder.
+    Its window embeddings are sums / counts [T, D]; a failed video or one with non-finite embeddings
+    goes to ``on_skip(record, error)`` instead.
+    """
+
+    def __init__(self, backbone: Any, on_skip: Callable[[Any, VideoError], None] | None) -> None:
+        self.backbone = backbone
+        self.batch_size = int(backbone.batch_size)
+        self.on_skip = on_skip
+        self.videos: dict[int, _VideoState] = {}
+        self.pending: list[_Frames] = []
+        self.pending_frames = 0
+        self.next_slot = 0
+
+    def receive(self, message: Any) -> None:
+        """Take one decoder message (_Start, _Frames, _End or _Failed)."""
+        if isinstance(message, _Start):
+            self.videos[message.slot] = _VideoState(message, torch.zeros(message.num_windows, self.backbone.embed_dim),
+                                                    torch.zeros(message.num_windows))
+        elif isinstance(message, _Frames):
+            self.pending.append(message)
+            self.pending_frames += len(message.pixels)
+            if self.pending_frames >= self.batch_size:
+                self.encode_pending()
+        elif isinstance(message, _End):
+            self.videos[message.slot].ended = True
+        elif isinstance(message, _Failed):
+            state = self.videos.setdefault(message.slot, _VideoState(None, torch.zeros(0), torch.zeros(0)))
+            state.failed = state.ended = True
+            self._skip(message.record, message.error)
+
+    def encode_pending(self) -> None:
+        """Encode the waiting frames (those of failed videos are dropped) into their videos' window sums."""
+        live = [part for part in self.pending if not self.videos[part.slot].failed]
+        self.pending, self.pending_frames = [], 0
+        if not live:
+            return
+        embeddings = self.backbone.encode_prepared(torch.cat([part.pixels for part in live]))
+        offset = 0
+        for part in live:
+            n = len(part.pixels)
+            state = self.videos[part.slot]
+            state.sums.index_add_(0, part.frame_window, embeddings[offset : offset + n])
+            state.counts.index_add_(0, part.frame_window, torch.ones(n))
+            offset += n
+
+    def finished(self) -> Iterator[VideoEmbeddings]:
+        """The videos finished since the last call, in slot order (skipped ones left out)."""
+        while self._next_is_finished():
+            state = self.videos.pop(self.next_slot)
+            self.next_slot += 1
+            if not state.failed and state.start is not None:
+                video = self._embeddings(state.start, state)
+                if video is not None:
+                    yield video
+
+    def _next_is_finished(self) -> bool:
+        state = self.videos.get(self.next_slot)
+        return state is not None and state.ended and not any(part.slot == self.next_slot for part in self.pending)
+
+    def _embeddings(self, start: _Start, state: _VideoState) -> VideoEmbeddings | None:
+        if bool((state.counts == 0).any()):
+            raise RuntimeError(f"{start.record.path}: some windows received no frames (window plan bug)")
+        embeddings = state.sums / state.counts[:, None]
+        bad = int((~torch.isfinite(embeddings)).sum())
+        if bad:
+            self._skip(start.record, NonFiniteEmbeddingsError(
+                start.record.path, f"{bad} non-finite value(s) in the window embeddings"))
+            return None
+        return VideoEmbeddings(start.record.video_id, str(start.record.path),
+                               embeddings, start.spans, start.num_frames, start.fps)
+
+    def _skip(self, record: Any, error: VideoError) -> None:
+        if self.on_skip is not None:
+            self.on_skip(record, error)
+
+
 def iter_video_embeddings(
     records: Sequence[Any],
     backbone: Any,
@@ -191,96 +318,16 @@ def iter_video_embeddings(
     OpenMP workers). None = 0 for a CPU backbone, 1 otherwise. prefetch_chunks: chunks of frames
     buffered per decoding thread.
     """
-    jobs = list(enumerate(records))
     if decode_threads is None:
         decode_threads = 0 if torch.device(backbone.device).type == "cpu" else 1
-    inline = decode_threads == 0
-    num_threads = max(1, min(decode_threads, len(jobs)))
-    stop_requested = threading.Event()
-    decoders: list[_Decoder] = []
-    if inline:
-        messages: Iterator[Any] = _decode(jobs, backbone, replace(settings, num_threads=0), resize_at_decode)
-    else:
-        out: queue.Queue = queue.Queue(maxsize=max(1, prefetch_chunks) * num_threads)
-        decoders = [_Decoder(_decode(jobs[i::num_threads], backbone, settings, resize_at_decode), out, stop_requested)
-                    for i in range(num_threads)]
-        for decoder in decoders:
-            decoder.start()
-        messages = iter(out.get, None)  # the queue never holds None: an endless stream, ended below
-    finished = 0
-    states: dict[int, _VideoState] = {}
-    pending: list[_Frames] = []
-    pending_frames = 0
-    next_slot = 0
-    batch_size = int(backbone.batch_size)
-
-    def encode_pending() -> None:
-        nonlocal pending, pending_frames
-        live = [p for p in pending if not states[p.slot].failed]
-        pending, pending_frames = [], 0
-        if not live:
-            return
-        embeddings = backbone.encode_prepared(torch.cat([p.pixels for p in live]))
-        offset = 0
-        for part in live:
-            n = len(part.pixels)
-            state = states[part.slot]
-            state.sums.index_add_(0, part.frame_window, embeddings[offset : offset + n])
-            state.counts.index_add_(0, part.frame_window, torch.ones(n))
-            offset += n
-
-    def ready() -> Iterator[VideoEmbeddings]:
-        nonlocal next_slot
-        while next_slot in states and states[next_slot].ended and not any(p.slot == next_slot for p in pending):
-            state = states.pop(next_slot)
-            next_slot += 1
-            if state.failed or state.start is None:
-                continue
-            start = state.start
-            if bool((state.counts == 0).any()):
-                raise RuntimeError(f"{start.record.path}: some windows received no frames (window plan bug)")
-            embeddings = state.sums / state.counts[:, None]
-            bad = int((~torch.isfinite(embeddings)).sum())
-            if bad:
-                if on_skip is not None:
-                    on_skip(start.record, NonFiniteEmbeddingsError(
-                        start.record.path, f"{bad} non-finite value(s) in the window embeddings"))
-                continue
-            yield VideoEmbeddings(start.record.video_id, str(start.record.path), embeddings, start.spans,
-                                  start.num_frames, start.fps)
-
-    try:
-        for item in messages:
-            if isinstance(item, _Fatal):
-                raise item.error
-            if item is _FINISHED:
-                finished += 1
-                if finished == num_threads:
-                    encode_pending()
-                    yield from ready()
-                    break
-            if isinstance(item, _Start):
-                states[item.slot] = _VideoState(item, torch.zeros(item.num_windows, backbone.embed_dim),
-                                                torch.zeros(item.num_windows))
-            elif isinstance(item, _Frames):
-                pending.append(item)
-                pending_frames += len(item.pixels)
-                if pending_frames >= batch_size:
-                    encode_pending()
-            elif isinstance(item, _End):
-                states[item.slot].ended = True
-            elif isinstance(item, _Failed):
-                state = states.setdefault(item.slot, _VideoState(None, torch.zeros(0), torch.zeros(0)))
-                state.failed = state.ended = True
-                if on_skip is not None:
-                    on_skip(item.record, item.error)
-            yield from ready()
-    finally:
-        stop_requested.set()
-        for decoder in decoders:
-            decoder.join(timeout=5)
-        if inline:
-            messages.close()
+    means = _WindowMeans(backbone, on_skip)
+    with _decoded_messages(list(enumerate(records)), backbone, settings, resize_at_decode, decode_threads,
+                           prefetch_chunks) as messages:
+        for message in messages:
+            means.receive(message)
+            yield from means.finished()
+        means.encode_pending()
+        yield from means.finished()
 
 
 def extract_embeddings(

@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from motif.errors import MotifError
+from motif.files import atomic_write, atomic_write_text
 from motif.video.settings import VideoWindowSettings
 
 log = logging.getLogger(__name__)
@@ -84,16 +85,6 @@ def cache_key(fields: dict[str, Any]) -> str:
     """16 hex digits of the sha256 of the canonical JSON of ``fields``."""
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so that readers see the old or the new content, never a part."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _file_name(video_id: str) -> str:
@@ -201,7 +192,6 @@ class EmbeddingCache:
                 f"got {list(embeddings.shape)} and {list(spans.shape)}"
             )
         final = self.path_for(video_id)
-        tmp = final.with_name(f".{final.name}.{self.writer}.{os.getpid()}.tmp")
         metadata = {"video_id": video_id, "key": self.key, "num_windows": str(embeddings.shape[0]),
                     "embed_dim": str(embeddings.shape[1])}
         metadata.update({k: str(v) for k, v in meta.items()})
@@ -210,12 +200,9 @@ class EmbeddingCache:
             "spans": spans.detach().to("cpu", torch.float64).contiguous(),
         }
         try:
-            save_file(tensors, str(tmp), metadata=metadata)
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, final)
+            with atomic_write(final, tag=self.writer) as temporary:
+                save_file(tensors, str(temporary), metadata=metadata)
         except Exception as exc:  # noqa: BLE001 - safetensors reports a full disk as its own error type
-            tmp.unlink(missing_ok=True)
             raise CacheWriteError(f"the embeddings of video '{video_id}' cannot be written ({exc})", where=final,
                                   hint=RUN_AGAIN) from exc
         self._entries[video_id] = {"file": f"videos/{final.name}", "num_windows": int(embeddings.shape[0]), **meta}
@@ -300,13 +287,9 @@ class EmbeddingCache:
         """Store text embeddings [M, D] of ``texts`` (e.g. concept phrases, zero-shot prompts)."""
         path = self.text_path(texts)
         path.parent.mkdir(exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{self.writer}.{os.getpid()}.tmp")
-        save_file(
-            {"embeddings": embeddings.detach().float().cpu().contiguous()},
-            str(tmp),
-            metadata={"texts": json.dumps(list(texts))},
-        )
-        os.replace(tmp, path)
+        with atomic_write(path, tag=self.writer) as temporary:
+            save_file({"embeddings": embeddings.detach().float().cpu().contiguous()}, str(temporary),
+                      metadata={"texts": json.dumps(list(texts))})
 
     def text_embeddings(self, texts: list[str], backbone: Any | None = None) -> Tensor:
         """Cached text embeddings [M, D]; computed with ``backbone.encode_text`` and stored when missing."""

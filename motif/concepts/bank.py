@@ -38,7 +38,7 @@ class ConceptBank:
     """Concept phrases in bank order; ``classes_of[i]`` lists the classes concept i came from.
 
     Built from a file or entries, exact duplicates (case / spacing) are merged already;
-    ``deduplicate`` removes near-duplicates by text-embedding cosine. ``class_names`` lists the
+    ``embed_concept_bank`` removes near-duplicates by text-embedding cosine. ``class_names`` lists the
     groups of a per-class bank in file order (empty for a flat bank).
     """
 
@@ -66,9 +66,6 @@ class ConceptBank:
         for group in self.classes_of:
             seen.update(dict.fromkeys(group))
         return list(seen)
-
-    def concepts_of_class(self, class_name: str) -> list[str]:
-        return [n for n, group in zip(self.names, self.classes_of) if class_name in group]
 
     @classmethod
     def from_entries(cls, entries: list[str] | dict[str, list[str]], source: str = "") -> "ConceptBank":
@@ -149,40 +146,15 @@ class ConceptBank:
                 entries = []
         return cls.from_entries(entries, source=f"'{path}'")
 
-    def select(self, indices: list[int]) -> "ConceptBank":
-        """The sub-bank of the given concept indices, in that order."""
-        return ConceptBank(
-            [self.names[i] for i in indices], [list(self.classes_of[i]) for i in indices], self.source, self.class_names
-        )
-
-    def deduplicate(self, text_embeddings: Tensor, threshold: float = 0.9) -> "ConceptBank":
-        """Drop near-duplicates greedily in bank order (keep a concept only if its max cosine to the
-        concepts kept so far is < threshold); a dropped concept's classes join its closest kept one.
-
-        text_embeddings [C, D] aligned with ``names``. The kept indices are ``near_duplicate_keep``'s.
-        """
-        keep, merged_into = near_duplicate_keep(text_embeddings, threshold, len(self))
-        return self._merged(keep, merged_into)
-
     def _merged(self, keep: list[int], merged_into: dict[int, int]) -> "ConceptBank":
+        """The bank of the ``keep`` indices; each dropped concept's classes join those of the kept
+        concept it is merged into (``near_duplicate_keep``'s result)."""
         classes_of = [list(self.classes_of[i]) for i in keep]
         slot = {index: j for j, index in enumerate(keep)}
         for dropped, target in merged_into.items():
             group = classes_of[slot[target]]
             group.extend(c for c in self.classes_of[dropped] if c not in group)
         return ConceptBank([self.names[i] for i in keep], classes_of, self.source, self.class_names)
-
-    def to_dict(self) -> dict[str, list]:
-        """Plain lists (for checkpoints and JSON)."""
-        return {
-            "names": list(self.names),
-            "classes_of": [list(g) for g in self.classes_of],
-            "class_names": list(self.class_names),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, list]) -> "ConceptBank":
-        return cls(list(data["names"]), [list(g) for g in data["classes_of"]], "", list(data.get("class_names", [])))
 
 
 def _check_phrase(phrase: Any, where: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
@@ -53,11 +53,6 @@ class DatasetSplits:
 
     def counts(self) -> dict[str, int]:
         return {split: len(self[split]) for split in SPLITS}
-
-    def class_counts(self, split: str) -> list[int]:
-        """Number of videos per class in one split, ``[K]``."""
-        counter = Counter(record.label for record in self[split])
-        return [counter.get(label, 0) for label in range(self.num_classes)]
 
     def validate(self) -> "DatasetSplits":
         """Check labels, split fields, unique ids and disjoint splits; returns self."""

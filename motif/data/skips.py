@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
+
+from motif.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -31,21 +31,14 @@ class SkippedVideo:
 class SkipReport:
     """Collects :class:`SkippedVideo` entries; ``save`` writes them as JSON."""
 
-    def __init__(self, entries: Iterable[SkippedVideo] = ()) -> None:
-        self._entries: list[SkippedVideo] = list(entries)
+    def __init__(self) -> None:
+        self._entries: list[SkippedVideo] = []
         self._warned = False
 
     def add(self, path: str | PathLike[str], reason: str, video_id: str = "", error: str = "") -> SkippedVideo:
         entry = SkippedVideo(path=str(path), reason=reason, video_id=video_id, error=error)
         self._entries.append(entry)
         return entry
-
-    def record(self, entry: SkippedVideo) -> None:
-        self._entries.append(entry)
-
-    def extend(self, entries: Iterable[SkippedVideo]) -> None:
-        """Add entries, e.g. another rank's report."""
-        self._entries.extend(entries)
 
     @property
     def entries(self) -> list[SkippedVideo]:
@@ -64,22 +57,8 @@ class SkipReport:
         """Write the report as JSON (atomically: a temporary file, then a rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(self.to_dict(), file, indent=2)
-                file.write("\n")
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
         return path
-
-    @classmethod
-    def load(cls, path: str | PathLike[str]) -> "SkipReport":
-        with Path(path).open(encoding="utf-8") as file:
-            data = json.load(file)
-        return cls(SkippedVideo(**entry) for entry in data.get("videos", []))
 
     def warn_once_summary(self, saved_to: str | PathLike[str] | None = None) -> bool:
         """Log one warning with the number of skipped videos (the first time there are any).

@@ -23,7 +23,6 @@ from torch import Tensor
 
 from motif.backbone import load_backbone
 from motif.cache import EmbeddingCache, extract_embeddings, iter_video_embeddings
-from motif.cache.store import atomic_write_text
 from motif.concepts import ConceptBank, concept_activations
 from motif.config import window_settings_of
 from motif.data import SkipReport, VideoRecord, load_configured_dataset
@@ -31,6 +30,7 @@ from motif.discovery.errors import DiscoveryError
 from motif.discovery.phrases import Candidate, collect_candidates, merge_near_duplicates
 from motif.discovery.selection import (Selection, activation_correlation, class_contrast, detection_scores,
                                        log_selection, select_concepts)
+from motif.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 

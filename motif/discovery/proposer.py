@@ -41,10 +41,10 @@ from typing import Any, Sequence
 import openai
 from omegaconf import DictConfig
 
-from motif.cache.store import atomic_write_text
 from motif.data import VideoRecord
 from motif.discovery.frames import VideoFrames, representative_frames
 from motif.discovery.errors import DiscoveryError
+from motif.files import atomic_write_text
 from motif.video import VideoError
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from motif.model import (AttentionIntervention, ConceptIntervention, Explanation, TemporalConceptBottleneck, explain,
-                         explain_class, fold_views, lse_pool)
+                         fold_views, lse_pool)
 from motif.model.corrections import apply_cell_edits, corrective_edits
 from motif.sequences.batching import length_sorted_batches, pad_sequences
 
@@ -29,7 +29,6 @@ FAITHFULNESS_KS = (1, 2, 3, 4, 5, 10)
 ATTENTION_KS = (1, 3, 5)
 TARGETS = ("concepts", "windows", "cells")
 MODES = ("remove", "keep")
-METRICS = ("accuracy", "agreement", "prob_drop")
 
 
 @dataclass
@@ -101,37 +100,33 @@ def _top_k_mask(scores: Tensor, k: int, valid: Tensor) -> Tensor:
 def selection_masks(chunk: EvalChunk, target: str, k: int, *, trials: int = 0, seed: int = 0,
                     chunk_index: int = 0) -> Tensor:
     """Cells selected for editing, [n, b, T, C] bool: the top-k by the explanation (trials = 0, n = 1)
-    or k random ones per video for each of ``trials`` seeded trials (n = trials)."""
+    or k random ones per video for each of ``trials`` seeded trials (n = trials).
+
+    The k are chosen per video among its concepts [C] (by G), windows [T] (by π) or cells [T·C] (by r).
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown faithfulness target {target!r}; choose one of {TARGETS}")
     b, t, c = chunk.z.shape
     valid_windows = chunk.valid
-    device = chunk.z.device
     if target == "concepts":
-        valid = torch.ones(b, c, dtype=torch.bool, device=device)
-        if trials == 0:
-            picked = _top_k_mask(chunk.explanation.global_importance, k, valid)[None]
-        else:
-            scores = torch.stack([_rand((b, c), _generator(seed, 1, k, trial, chunk_index), device)
-                                  for trial in range(trials)])
-            picked = _top_k_mask(scores, k, valid.expand_as(scores))
+        scores, valid = chunk.explanation.global_importance, torch.ones(b, c, dtype=torch.bool, device=chunk.z.device)
+    elif target == "windows":
+        scores, valid = chunk.explanation.window_importance, valid_windows
+    else:
+        scores, valid = (chunk.explanation.relevance.reshape(b, t * c),
+                         valid_windows[:, :, None].expand(b, t, c).reshape(b, t * c))
+    if trials == 0:
+        picked = _top_k_mask(scores, k, valid)[None]
+    else:
+        salt = TARGETS.index(target) + 1
+        scores = torch.stack([_rand(valid.shape, _generator(seed, salt, k, trial, chunk_index), valid.device)
+                              for trial in range(trials)])
+        picked = _top_k_mask(scores, k, valid.expand_as(scores))
+    if target == "concepts":
         return picked[:, :, None, :] & valid_windows[None, :, :, None]
     if target == "windows":
-        if trials == 0:
-            picked = _top_k_mask(chunk.explanation.window_importance, k, valid_windows)[None]
-        else:
-            scores = torch.stack([_rand((b, t), _generator(seed, 2, k, trial, chunk_index), device)
-                                  for trial in range(trials)])
-            picked = _top_k_mask(scores, k, valid_windows.expand_as(scores))
         return picked[:, :, :, None].expand(-1, -1, -1, c)
-    if target == "cells":
-        valid_cells = valid_windows[:, :, None].expand(b, t, c).reshape(b, t * c)
-        if trials == 0:
-            picked = _top_k_mask(chunk.explanation.relevance.reshape(b, t * c), k, valid_cells)[None]
-        else:
-            scores = torch.stack([_rand((b, t * c), _generator(seed, 3, k, trial, chunk_index), device)
-                                  for trial in range(trials)])
-            picked = _top_k_mask(scores, k, valid_cells.expand_as(scores))
-        return picked.reshape(-1, b, t, c)
-    raise ValueError(f"unknown faithfulness target {target!r}; choose one of {TARGETS}")
+    return picked.reshape(-1, b, t, c)
 
 
 @torch.no_grad()

@@ -18,7 +18,7 @@ from motif.checkpoint import MotifCheckpoint, RunDirectoryError, load_motif_chec
 from motif.config import load_config, split_dir_of
 from motif.evaluation.evaluate import GroundTruth
 from motif.sequences import ConceptSequence
-from motif.sequences.prepare import prepare_data
+from motif.sequences.prepare import prepare_sequences
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def load_test_sets(run_dir: str | Path, splits: Sequence[int] | None = None) -> 
             raise RunDirectoryError(f"{ckpt_file} does not exist", where=ckpt_file,
                                     hint=f"did the training of split {split} finish?")
         checkpoint = load_motif_checkpoint(ckpt_file)
-        data = prepare_data(cfg, split, directory)
+        data = prepare_sequences(cfg, split, directory)
         if list(data.concept_names) != list(checkpoint.concept_names):
             raise RunDirectoryError("the checkpoint's concepts differ from those the config produces now",
                                     where=ckpt_file, hint="was the concept bank or the cache changed after training?")

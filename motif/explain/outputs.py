@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from motif.plots.colours import concept_colours
-from motif.explain.sequence import VideoExplanation
+from motif.explain.video_explanation import VideoExplanation
 from motif.plots.figures import (attention_maps_figure, concept_timeline_figure, global_importance_figure,
                                    save_figure, window_importance_figure, window_scores_figure)
 from motif.explain.report import write_report

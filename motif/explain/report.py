@@ -35,7 +35,7 @@ import numpy as np
 
 from motif.errors import MotifError
 from motif.plots.colours import concept_colours
-from motif.explain.sequence import VideoExplanation
+from motif.explain.video_explanation import VideoExplanation
 from motif.video import write_video
 
 log = logging.getLogger(__name__)

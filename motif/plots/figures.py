@@ -367,3 +367,41 @@ def line_figure(x: Sequence[float], y: Sequence[float], *, xlabel: str, ylabel: 
         if title:
             ax.set_title(title, loc="left")
     return fig
+
+
+def truth_comparison_figure(panels: Sequence[Mapping], *, title: str) -> Figure:
+    """One row per explanation: global importance bars and concept activations over time, against the
+    ground truth of the video.
+
+    Each panel: "title"; "concept_names" [C]; "importance" G [C] (bars, largest first; an "absent"
+    [C] concept, one the video never shows, hatched and grey); "activations" z [T, C] over "spans"
+    [T, 2] s as a heatmap with the windows where "visible" [T, C] shows a concept outlined.
+    """
+    fig, axes = plt.subplots(len(panels), 2, figsize=(13, 3.6 * len(panels)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1.6]})
+    for (bar_ax, time_ax), panel in zip(axes, panels):
+        names, importance, absent = panel["concept_names"], np.asarray(panel["importance"]), np.asarray(panel["absent"])
+        order = importance.argsort()[::-1]
+        bars = bar_ax.barh(range(len(order)), importance[order],
+                           color=["#bab0ac" if absent[c] else "#4c78a8" for c in order])
+        for bar, c in zip(bars, order):
+            if absent[c]:
+                bar.set_hatch("//")
+        bar_ax.set_yticks(range(len(order)), [names[c] + ("  (absent)" if absent[c] else "") for c in order])
+        bar_ax.invert_yaxis()
+        bar_ax.set_xlabel("global importance G (views summed)")
+        bar_ax.set_title(panel["title"], fontsize=10)
+        spans, visible = np.asarray(panel["spans"], dtype=float), np.asarray(panel["visible"])
+        image = time_ax.pcolormesh(window_edges(spans), range(len(names) + 1), np.asarray(panel["activations"]).T,
+                                   cmap="Blues", shading="flat")
+        for t, c in zip(*np.nonzero(visible)):
+            time_ax.add_patch(plt.Rectangle((spans[t, 0], c), spans[t, 1] - spans[t, 0], 1, fill=False,
+                                            edgecolor=ACCENT, linewidth=1.2))
+        time_ax.set_yticks([c + 0.5 for c in range(len(names))], names)
+        time_ax.invert_yaxis()
+        time_ax.set_xlabel("time (s)")
+        time_ax.set_title("activation z over time (views summed); red boxes: visible (ground truth)", fontsize=10)
+        fig.colorbar(image, ax=time_ax, fraction=0.03)
+    fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return fig

@@ -184,8 +184,10 @@ def prepare_video_dataset(cfg: DictConfig, split: int, out_dir: Path) -> Prepare
                    skipped=skips.to_dict()["videos"])
 
 
-def prepare_data(cfg: DictConfig, split: int, out_dir: Path) -> PreparedData:
-    """The concept sequences of ``cfg.data.format``: from its videos, or generated (the synthetic order task)."""
+def prepare_sequences(cfg: DictConfig, split: int, out_dir: Path) -> PreparedData:
+    """The standardised concept sequences of split ``split`` of a run config (train / val / test with the
+    standardizer and what produced them), from the videos of ``cfg.data.format`` or generated (the synthetic
+    order task); ``out_dir`` receives skipped.json when videos are skipped."""
     if DATASET_FORMATS[cfg.data.format].has_videos:
         return prepare_video_dataset(cfg, split, out_dir)
     return prepare_synthetic_order(cfg, split)

@@ -26,7 +26,6 @@ class ConceptSequenceDataModule(pl.LightningDataModule):
         super().__init__()
         self.train_items, self.val_items, self.test_items = list(train), list(val), list(test)
         self.batch_size, self.bucket_by_length, self.seed, self.num_workers = batch_size, bucket_by_length, seed, num_workers
-        self._train_sampler: LengthBucketBatchSampler | None = None
 
     def _loader(self, items: list[ConceptSequence], sampler: Sampler) -> DataLoader:
         return DataLoader(SequenceDataset(items), batch_sampler=sampler, collate_fn=collate_sequences,
@@ -34,10 +33,9 @@ class ConceptSequenceDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = _dist_rank_world()
-        self._train_sampler = LengthBucketBatchSampler(
-            [it.num_windows for it in self.train_items], self.batch_size, shuffle=True,
-            bucket=self.bucket_by_length, seed=self.seed, rank=rank, world_size=world)
-        return self._loader(self.train_items, self._train_sampler)
+        sampler = LengthBucketBatchSampler([it.num_windows for it in self.train_items], self.batch_size, shuffle=True,
+                                           bucket=self.bucket_by_length, seed=self.seed, rank=rank, world_size=world)
+        return self._loader(self.train_items, sampler)
 
     def _eval_loader(self, items: list[ConceptSequence]) -> DataLoader:
         rank, world = _dist_rank_world()

@@ -17,6 +17,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from motif.config import config_to_dict, run_dir_of, save_config, split_dir_of
+from motif.files import atomic_write_text
 from motif.model.variants import MODEL_VARIANTS
 from motif.stats import mean_std
 from motif.training.baselines import (evaluate_bottleneck, linear_baseline, shuffle_windows, zero_shot)
@@ -25,7 +26,7 @@ from motif.checkpoint import RunDirectoryError, save_motif_checkpoint
 from motif.training.datamodule import ConceptSequenceDataModule
 from motif.training.loggers import build_loggers, start_wandb_run, wandb_logger
 from motif.training.module import MotifModule, class_weights_from_labels
-from motif.sequences.prepare import PreparedData, prepare_data
+from motif.sequences.prepare import PreparedData, prepare_sequences
 from motif.training.resume import AtomicCheckpointIO, RunFolderError, checkpoint_epoch
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
     out_dir = split_dir_of(cfg, split)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    data = prepare_data(cfg, split, out_dir)
+    data = prepare_sequences(cfg, split, out_dir)
     run_name = f"{cfg.name}" if len(cfg.data.splits) == 1 else f"{cfg.name}-split{split}"
     resume_epoch = checkpoint_epoch(out_dir / "lightning" / cfg.model.variant / "last.ckpt") if resume else None
     loggers = build_loggers(cfg, out_dir, run_name, resume_epoch)
@@ -222,9 +223,7 @@ def check_writable(run_dir: Path) -> None:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True))
 
 
 def train_and_evaluate(cfg: DictConfig, resume: bool = False) -> dict | None:

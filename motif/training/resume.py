@@ -10,7 +10,6 @@ dropout masks are keyed by (seed, epoch, video id), so neither depends on what r
 from __future__ import annotations
 
 import csv
-import os
 import random
 import secrets
 from pathlib import Path
@@ -26,6 +25,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 
 from motif.errors import MotifError
+from motif.files import atomic_write
 
 
 class ResumeError(MotifError, RuntimeError):
@@ -65,18 +65,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
+            with atomic_write(path) as temporary:
+                torch.save(checkpoint, temporary)
         except OSError as exc:  # e.g. a full disk: name the checkpoint, not only the errno
             raise RunFolderError(f"{path} cannot be written ({exc.strerror or exc})", where=path,
                                  hint="free space there, then run the same command with --resume") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None
                         ) -> dict[str, Any]:
@@ -113,12 +107,10 @@ class _AppendingWriter(ExperimentWriter):
             reader = csv.DictReader(handle)
             fields = list(reader.fieldnames or [])
             rows = [row for row in reader if not row.get("epoch") or float(row["epoch"]) <= self._keep_until_epoch]
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="") as handle:
+        with atomic_write(path) as temporary, open(temporary, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, path)
         self.metrics_keys = fields
 
 

@@ -58,26 +58,6 @@ class WindowChunk:
     frame_window: torch.Tensor
     frame_indices: torch.Tensor | None = None
 
-    @property
-    def num_windows(self) -> int:
-        return int(self.window_ids.numel())
-
-    def window_frames(self, window: int) -> torch.Tensor:
-        """The frames of one window (absolute index), ``[k, H, W, 3]``."""
-        return self.frames[self.frame_window == window]
-
-    def mean_per_window(self, features: torch.Tensor) -> torch.Tensor:
-        """Average per-frame features over the frames of each window: ``[N, ...]`` -> ``[n, ...]``."""
-        if features.shape[0] != self.frame_window.numel():
-            raise ValueError(f"mean_per_window: expected {self.frame_window.numel()} rows (one per frame), "
-                             f"got {features.shape[0]}")
-        local = torch.searchsorted(self.window_ids, self.frame_window)
-        features = features.float() if not features.is_floating_point() else features
-        sums = features.new_zeros((self.num_windows, *features.shape[1:]))
-        sums.index_add_(0, local.to(features.device), features)
-        counts = torch.bincount(local, minlength=self.num_windows).to(features)
-        return sums / counts.view(-1, *([1] * (features.dim() - 1)))
-
 
 def output_size(resize: Resize, height: int, width: int) -> tuple[int, int]:
     """Delivered frame size ``(H, W)``: ``resize`` is None (source size), ``(H, W)``, or an int
@@ -132,12 +112,6 @@ class VideoSource:
         """Metadata; the frame count is the one the reading backend delivers. Opens the decoder."""
         self._open()
         return self._meta
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        """``(H, W)`` of the delivered frames (after resizing)."""
-        self._open()
-        return self._frame_size
 
     def _open(self) -> None:
         if self._frames is not None:

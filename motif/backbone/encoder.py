@@ -41,19 +41,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "fp32"
 
 
-def window_mean(frame_embeddings: Tensor, frame_window: Tensor, window_ids: Tensor) -> Tensor:
-    """Mean of the frame embeddings of each window (not normalised first, spec section 1).
-
-    frame_embeddings [N, D], frame_window [N] (window id of each frame), window_ids [n] (sorted,
-    unique) -> [n, D] float32. This is also the "video" embedding of Perception Encoder models.
-    """
-    index = torch.searchsorted(window_ids.to(frame_window.device), frame_window)
-    sums = torch.zeros(len(window_ids), frame_embeddings.shape[1], dtype=torch.float32, device=frame_embeddings.device)
-    sums.index_add_(0, index.to(sums.device), frame_embeddings.float())
-    counts = torch.bincount(index, minlength=len(window_ids)).clamp_min(1).to(sums)
-    return sums / counts[:, None]
-
-
 class Backbone:
     """A frozen open_clip model in eval mode with batched frame and text encoders.
 
@@ -145,13 +132,6 @@ class Backbone:
     def encode_frames(self, frames: Tensor) -> Tensor:
         """uint8 [N, H, W, 3] RGB frames of any size -> float32 [N, D] image embeddings."""
         return self.encode_prepared(self.prepare_frames(frames))
-
-    def encode_windows(self, frames: Tensor, frame_window: Tensor, window_ids: Tensor) -> Tensor:
-        """Window embeddings [n, D]: the mean of each window's frame embeddings.
-
-        frames uint8 [N, H, W, 3], frame_window [N], window_ids [n] (e.g. a WindowChunk's fields).
-        """
-        return window_mean(self.encode_frames(frames), frame_window, window_ids)
 
     @torch.inference_mode()
     def encode_text(self, texts: list[str]) -> Tensor:

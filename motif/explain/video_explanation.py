@@ -19,7 +19,7 @@ from motif.errors import MotifError
 from motif.model.corrections import corrective_edits
 from motif.explain.intervention_syntax import InterventionSpec, parse_interventions
 from motif.model import (AttentionIntervention, BottleneckOutput, ConceptIntervention, Explanation,
-                         TemporalConceptBottleneck, explain_class, fold_views)
+                         TemporalConceptBottleneck, explain, fold_views)
 
 RESIDUAL_TOLERANCE = 1e-4
 MAX_ATTENTION_ELEMENTS = 2 ** 28   # C·T²·L elements of explicit maps (1 GiB in float32)
@@ -208,12 +208,6 @@ def _unbatch(output: BottleneckOutput) -> BottleneckOutput:
                             attentions=None if output.attentions is None else [a[0] for a in output.attentions])
 
 
-def _explain_output(model: TemporalConceptBottleneck, output: BottleneckOutput, class_index: int | None) -> Explanation:
-    """explain_class on an unbatched output (z [T, C], logits [K])."""
-    return explain_class(output.concepts, model.classifier.weight, model.classifier.bias, model.tau,
-                         class_index=class_index, logits=output.logits)
-
-
 def model_interventions(specs: Sequence[InterventionSpec]) -> tuple[list[ConceptIntervention],
                                                                      AttentionIntervention | None]:
     """The model's intervention objects for parsed specs (concept edits in the given order)."""
@@ -297,7 +291,7 @@ def explain_sequence(model: TemporalConceptBottleneck, x: Tensor, spans: Tensor,
 
     maps_ok, note = _attention_budget_ok(model, x.shape[0], max_attention_elements)
     output = _unbatch(model(x[None], return_attention=maps_ok))
-    explanation = _explain_output(model, output, target)
+    explanation = explain(model, output, class_index=target)
     result = VideoExplanation(
         video_id=video_id, class_names=list(class_names), concept_names=model.channel_names(list(concept_names)),
         spans=spans.detach().float().cpu(), output=_to_cpu(output), explanation=_explanation_to_cpu(explanation),
@@ -321,7 +315,7 @@ def explain_sequence(model: TemporalConceptBottleneck, x: Tensor, spans: Tensor,
         after = _unbatch(run_with_interventions(model, x[None], concept_edits=edits, attention=attention))
         result.intervention = InterventionOutcome(
             specs=list(specs), before=result.output, after=_to_cpu(after), before_explanation=result.explanation,
-            after_explanation=_explanation_to_cpu(_explain_output(model, after, result.target)))
+            after_explanation=_explanation_to_cpu(explain(model, after, class_index=result.target)))
     return result
 
 
