@@ -55,15 +55,16 @@ def test_explanation_folds_views_and_measures_the_share_of_absent_concepts(varia
 
 
 def test_comparison_figure_has_a_row_per_run_and_marks_absent_concepts(tmp_path):
-    rows = [RunExplanation(run=f"runs/{variant}", model_name=MODEL_VARIANTS[variant].display_name, concept_names=CONCEPTS, class_names=CLASSES,
-                           label=0, predicted=k, global_importance=np.array([0.5, -0.2, 0.1, 0.0]),
+    rows = [RunExplanation(run=f"runs/{variant}", model_name=MODEL_VARIANTS[variant].display_name,
+                           concept_names=CONCEPTS, class_names=CLASSES, label=0, predicted=k, global_importance=np.array([0.5, -0.2, 0.1, 0.0]),
                            activations=np.random.default_rng(k).random((6, 4)), visible=np.eye(6, 4, dtype=bool),
                            absent=np.array([False, False, False, True]), absent_share=0.25,
                            spans=_video().spans.numpy())
             for k, variant in enumerate(["motif", "evidence"])]
     figure = comparison_figure(rows, "v_tennis_01")
     bar_axes = figure.axes[0], figure.axes[2]
-    assert "published MoTIF" in bar_axes[0].get_title() and "evidence bottleneck" in bar_axes[1].get_title()
+    assert bar_axes[0].get_title().startswith(MODEL_VARIANTS["motif"].display_name + "\n")
+    assert bar_axes[1].get_title().startswith(MODEL_VARIANTS["evidence"].display_name + "\n")
     assert "absent concepts hold 25% of Σ|G|" in bar_axes[1].get_title()
     assert [t.get_text() for t in bar_axes[0].get_yticklabels()] == ["ball", "racket", "shoe  (absent)", "net"]
     assert len(figure.axes[1].patches) == 4  # one outline per visible (window, concept)
@@ -81,11 +82,11 @@ def test_tool_reports_a_missing_run_in_one_line(tmp_path, capsys):
     assert error.startswith("error: ") and "config.yaml does not exist" in error and error.count("\n") == 1
 
 
-def test_tool_help_loads_neither_torch_nor_motif():
+def test_tool_help_loads_neither_torch_nor_the_library():
     code = ("import runpy, sys\nsys.argv = ['compare_explanations.py', '--help']\n"
             "try:\n    runpy.run_path('tools/compare_explanations.py', run_name='__main__')\n"
             "except SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('torch', 'matplotlib', 'motif') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'matplotlib', 'motif.evaluation', 'motif.model') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "--runs" in result.stdout and result.stdout.strip().splitlines()[-1] == "[]"

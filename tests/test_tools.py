@@ -20,7 +20,7 @@ from motif.checkpoint import save_motif_checkpoint
 from motif.concepts import ConceptStandardizer
 from motif.config import config_to_dict, load_config
 from motif.model import TemporalConceptBottleneck
-from motif.video import write_video
+from motif.video import VideoWindowSettings, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD_WEIGHTS = REPO / "data" / "backbones" / "motif-world-vit.safetensors"
@@ -52,7 +52,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     save_motif_checkpoint(root / "best.ckpt", model=TemporalConceptBottleneck(2, 2, dropout=0.0),
                           model_kwargs={"num_concepts": 2, "num_classes": 2, "dropout": 0.0},
                           class_names=["dark", "light"], concept_names=["red circle", "blue square"],
-                          text_embeddings=torch.randn(2, 16), standardizer=standardizer, video={"window_size": 4},
+                          text_embeddings=torch.randn(2, 16), standardizer=standardizer, video=VideoWindowSettings(window_size=4),
                           backbone={"model": "motif-world-vit", "pretrained": str(WORLD_WEIGHTS)}, config={})
     (root / "notes.ckpt").write_text("these are notes, not a checkpoint\n")
     (root / "not_a_run").mkdir()

@@ -319,7 +319,8 @@ def test_world_tools_parse_and_check_arguments_before_importing_torch(tool, bad_
             f"try:\n    runpy.run_path({str(REPO_ROOT / 'tools' / tool)!r}, run_name='__main__')\n"
             "except SystemExit as stop:\n    print('exit', stop.code)\n"
             "print('torch' in sys.modules)")
-    for argv, expected in ((["--help"], "exit 0"), (bad_option, f"exit {message}")):
+    for argv, status, error in ((["--help"], 0, ""), (bad_option, 2, message)):
         result = subprocess.run([sys.executable, "-c", code, *argv], cwd=REPO_ROOT, capture_output=True, text=True,
                                 check=True)
-        assert expected in result.stdout and result.stdout.strip().endswith("False"), result.stdout
+        assert f"exit {status}" in result.stdout and result.stdout.strip().endswith("False"), result.stdout
+        assert error in result.stderr
