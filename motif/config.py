@@ -126,6 +126,7 @@ class OptimConfig:
     label_smoothing: float = 0.1
     class_weighted: bool = True
     l1_weight: float = 1e-3
+    l1_mode: str = "penalty"  # penalty (in the loss) | proximal (soft-threshold after each step: exact zeros)
     sparsity_weight: float = 1e-3
     bucket_by_length: bool = True
 
@@ -234,6 +235,7 @@ _CHOICES = {
     "cache.mode": ("cache", "stream"),
     "model.variant": ("motif", "full", "space_time", "evidence"),
     "model.attention_impl": ("fast", "explicit"),
+    "optim.l1_mode": ("penalty", "proximal"),
     "logger.wandb.mode": ("auto", "online", "offline", "disabled"),
     "discovery.mode": ("propose", "select", "both"),
     "discovery.input": ("frames", "text"),
