@@ -1,7 +1,7 @@
 """Do the explanations mean what they say? Every bottleneck variant, several seeds, two tasks; prints one JSON.
 
     python benchmarks/bench_meaning.py [--seeds 0 1 2] [--variants motif full space_time evidence]
-        [--tasks world relative] [--out runs/meaning] [key=value ...]
+        [--tasks world relative] [--measure-on test|val] [--out runs/meaning] [key=value ...]
 
 Tasks:
 - ``world``: the demo world (configs/synthetic.yaml; generate it first with tools/make_synthetic.py,
@@ -12,6 +12,11 @@ Tasks:
 - ``relative``: the relative-order task (configs/synthetic_order_relative.yaml): test accuracy, the
   accuracy on time-shuffled test videos, and beside the models the absolute-position rule (the best
   threshold on one event's relative position) and the relative-order oracle.
+
+``--measure-on val`` reports the world's numbers on the validation videos instead of the test videos
+(accuracy: the validation accuracy of the selected checkpoint; the meaning metrics against the world's
+ground truth of the validation videos, written to meaning-val.json): choose recipes on these, and read
+the test set once for the chosen one.
 
 Each run trains with tools/train.py's code into ``<out>/<task>-<variant>-seed<k>`` (extra ``key=value``
 overrides apply to every run, e.g. ``optim.max_epochs=100``). A run whose metrics.json exists is not
@@ -35,7 +40,8 @@ import torch
 from motif.config import load_config
 from motif.evaluation import evaluate_run
 from motif.evaluation.evaluate import json_safe
-from motif.evaluation.test_sets import load_test_set
+from motif.evaluation.test_sets import ground_truth_from_world, load_test_set
+from motif.sequences.prepare import prepare_sequences
 from motif.logs import configure_logging
 from motif.model.variants import MODEL_VARIANTS
 from motif.training.experiment import train_and_evaluate
@@ -53,8 +59,21 @@ QUIET = ["baselines.zero_shot=false", "baselines.linear_probe=false", "baselines
 log = logging.getLogger("bench_meaning")
 
 
-def run_one(task: str, variant: str, seed: int, out: Path, overrides: list[str]) -> dict:
-    """Train (unless done) and evaluate one run; returns its numbers."""
+def evaluation_videos(run_dir: Path, subset: str):
+    """(checkpoint, videos, ground truth) of a run's test or validation videos."""
+    item = load_test_set(run_dir)
+    if subset == "test":
+        return item.checkpoint, item.test, item.ground_truth
+    cfg = load_config(run_dir / "config.yaml")
+    videos = prepare_sequences(cfg, item.split, item.split_dir).val
+    truth_path = Path(cfg.data.ground_truth)
+    root = truth_path if truth_path.is_absolute() else Path(cfg.data.root) / truth_path
+    ckpt = item.checkpoint
+    return ckpt, videos, ground_truth_from_world(root, videos, ckpt.class_names, ckpt.concept_names)
+
+
+def run_one(task: str, variant: str, seed: int, out: Path, overrides: list[str], subset: str = "test") -> dict:
+    """Train (unless done) and evaluate one run on its ``subset`` ("test" or "val") videos; returns its numbers."""
     name = f"{task}-{variant}-seed{seed}"
     cfg = load_config(CONFIGS[task], [f"name={name}", f"output_dir={out}", f"seed={seed}", f"model.variant={variant}",
                                       *QUIET, *overrides])
@@ -64,16 +83,15 @@ def run_one(task: str, variant: str, seed: int, out: Path, overrides: list[str])
         log.info("training %s", name)
         train_and_evaluate(cfg)
     metrics = json.loads(metrics_file.read_text())
-    row = {"accuracy": metrics["test_acc"], "shuffled_accuracy": metrics.get("shuffled_test_acc", math.nan),
+    row = {"accuracy": metrics[f"{subset}_acc"], "shuffled_accuracy": metrics.get(f"shuffled_{subset}_acc", math.nan),
            "epochs": metrics["epochs"]}
     if task != "world":
         return row
-    meaning_file = run_dir / "meaning.json"
+    meaning_file = run_dir / ("meaning.json" if subset == "test" else f"meaning-{subset}.json")
     if not meaning_file.is_file() or not set(WORLD_KEYS) <= set(json.loads(meaning_file.read_text())):
-        item = load_test_set(run_dir)
-        ckpt = item.checkpoint
-        result = evaluate_run(ckpt.model, item.test, class_names=ckpt.class_names, concept_names=ckpt.concept_names,
-                              ground_truth=item.ground_truth, ks=(1,), trials=1, attention=False,
+        ckpt, videos, truth = evaluation_videos(run_dir, subset)
+        result = evaluate_run(ckpt.model, videos, class_names=ckpt.class_names, concept_names=ckpt.concept_names,
+                              ground_truth=truth, ks=(1,), trials=1, attention=False,
                               statistics=(ckpt.standardizer.mean, ckpt.standardizer.std))
         truth = result.ground_truth
         meaning_file.write_text(json.dumps(json_safe({**result.headline(), "flagged": truth[
@@ -112,14 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", default=list(MODEL_VARIANTS), choices=list(MODEL_VARIANTS))
     parser.add_argument("--tasks", nargs="+", default=["world", "relative"], choices=sorted(CONFIGS))
+    parser.add_argument("--measure-on", choices=("test", "val"), default="test",
+                        help="which videos the world's numbers are measured on")
     parser.add_argument("--out", default="runs/meaning", help="folder of the runs")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides for every run")
     args = parser.parse_args(argv)
     configure_logging()
     out = Path(args.out)
-    report: dict = {"load_average_start": list(os.getloadavg()), "seeds": args.seeds, "overrides": args.overrides}
+    report: dict = {"load_average_start": list(os.getloadavg()), "seeds": args.seeds, "overrides": args.overrides,
+                    "measured_on": args.measure_on}
     for task in args.tasks:
-        report[task] = {variant: summarise([run_one(task, variant, seed, out, args.overrides) for seed in args.seeds])
+        report[task] = {variant: summarise([run_one(task, variant, seed, out, args.overrides, args.measure_on)
+                                            for seed in args.seeds])
                         for variant in args.variants}
     if "relative" in args.tasks:
         report["relative_rules"] = rules([o for o in args.overrides if o.startswith("data.")])

@@ -113,6 +113,7 @@ class OptimConfig:
     label_smoothing: float = 0.1
     class_weighted: bool = True
     l1_weight: float = 1e-3
+    l1_mode: str = "penalty"  # penalty (in the loss) | proximal (soft-threshold after each step: exact zeros)
     sparsity_weight: float = 1e-3
     bucket_by_length: bool = True
 
@@ -218,6 +219,8 @@ ORDER_TASK_VARIANTS: Registry[str] = Registry("synthetic order task", key="data.
     "five": "five temporal patterns", "pairs": "time-mirrored pairs", "relative": "A then B vs B then A"})
 CACHE_MODES: Registry[str] = Registry("cache mode", key="cache.mode", entries={
     "cache": "embeddings stored on disk and reused", "stream": "embedded on the fly, nothing written"})
+L1_MODES: Registry[str] = Registry("L1 mode", key="optim.l1_mode", entries={
+    "penalty": "λ1·Σ|W| added to the loss", "proximal": "soft-thresholding after each optimiser step (exact zeros)"})
 WANDB_MODES: Registry[str] = Registry("wandb mode", key="logger.wandb.mode", entries={
     "auto": "online with an API key, else offline", "online": "sync while training",
     "offline": "write a local run to sync later", "disabled": "no wandb run"})
@@ -232,7 +235,7 @@ STRUCTURED_OUTPUTS: Registry[str] = Registry("structured output", key="discovery
 # Every key whose value names a choice: the registry of the choices (``registry.key`` is the key).
 _CHOICES: dict[str, Registry] = {registry.key: registry for registry in (
     VIDEO_BACKENDS, FRAME_SAMPLING, DATASET_FORMATS, ORDER_TASK_VARIANTS, CACHE_MODES, MODEL_VARIANTS,
-    ATTENTION_IMPLEMENTATIONS, WANDB_MODES, DISCOVERY_MODES, DISCOVERY_INPUTS, STRUCTURED_OUTPUTS)}
+    ATTENTION_IMPLEMENTATIONS, L1_MODES, WANDB_MODES, DISCOVERY_MODES, DISCOVERY_INPUTS, STRUCTURED_OUTPUTS)}
 
 
 @dataclass(frozen=True)

@@ -224,3 +224,19 @@ def test_input_statistics_set_the_evidence_and_the_starting_thresholds():
     torch.testing.assert_close(model(x).concepts[..., :C], (x - 1.0).clamp_min(0.0), atol=1e-6, rtol=1e-6)
     with pytest.raises(ValueError, match="statistics"):
         model.set_input_statistics(mean[:2], std)
+
+
+@pytest.mark.parametrize("windows", [40, 3000])
+def test_fast_path_keeps_identical_windows_constant_in_float32(windows):
+    """One random window repeated over a long float32 video, each threshold 0.999 of α·e so that z = α·e − θ
+    is a small difference of large numbers: z stays constant over time to 1e-6 of its largest value
+    (pooling the evidence itself instead of its deviation from the video's mean drifts by ~1e-4 here)."""
+    model = evidence_model(dtype=torch.float32)
+    window = raw_scores(1, 1, seed=3, dtype=torch.float32) * 0.5 + 0.25
+    x = standardise(window, model).float()
+    with torch.no_grad():
+        target = model.encoder.scale() * model.encoder.evidence(x)[0] * 0.999          # [V, C] = θ
+        model.encoder.raw_threshold.copy_(target + torch.log(-torch.expm1(-target)))   # softplus⁻¹
+    z = model(x.expand(1, windows, C)).concepts[0]
+    assert z.min() > 0
+    assert ((z - z[:1]).abs().max() / z.abs().max()) < 1e-6

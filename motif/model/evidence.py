@@ -161,6 +161,20 @@ class EvidencePooling(nn.Module):
         denominator = denominator + kernel[:, self.buckets] * _shift_later(weights.cumsum(dim=1), self.buckets)
         return numerator, denominator
 
+    @staticmethod
+    def _reference(values: Tensor, valid: Tensor) -> Tensor:
+        """r [B, 1, C]: each video's mean evidence over its valid windows (values [B, T, C] = e·valid,
+        valid [B, T, 1]), without gradient.
+
+        The fast path pools e − r and adds r back: Σ_u k·(e[u] − r)·valid[u] / Σ_u k·valid[u] + r equals
+        Σ_u k·e[u]·valid[u] / Σ_u k·valid[u] for any r, and its derivative in r is 0, so r carries no
+        gradient. Over identical windows every e − r is the same number, so the views equal r + that number
+        in every window up to rounding of that difference (not of the evidence); over long videos the
+        prefix sums accumulate deviations from the mean instead of the evidence itself, which keeps their
+        float32 rounding small.
+        """
+        return (values.sum(dim=1, keepdim=True) / valid.sum(dim=1, keepdim=True).clamp_min(1.0)).detach()
+
     def forward(self, x: Tensor, key_valid: Tensor | None, *, impl: str = "fast", return_attention: bool = False,
                 intervention: AttentionIntervention | None = None, query_valid: Tensor | None = None,
                 dropout: nn.Module | None = None) -> tuple[Tensor, list[Tensor] | None]:
@@ -181,14 +195,16 @@ class EvidencePooling(nn.Module):
             valid = key_valid[:, :, None].to(e.dtype)
             values = e * valid
             if impl == "fast" and not return_attention and intervention is None:
+                reference = self._reference(values, valid)
+                centred = (e - reference) * valid
                 kernel = self.kernel()
                 for view, k in zip(self.views[1:], kernel):
                     if view == "before":
-                        numerator, denominator = self._pool_before(values, valid.expand_as(values), k)
+                        numerator, denominator = self._pool_before(centred, valid.expand_as(values), k)
                     else:
-                        numerator, denominator = self._pool_before(values.flip(1), valid.expand_as(values).flip(1), k)
+                        numerator, denominator = self._pool_before(centred.flip(1), valid.expand_as(values).flip(1), k)
                         numerator, denominator = numerator.flip(1), denominator.flip(1)
-                    views.append(numerator / denominator.clamp_min(torch.finfo(e.dtype).tiny))
+                    views.append(reference + numerator / denominator.clamp_min(torch.finfo(e.dtype).tiny))
             else:
                 maps = self.attention_maps(key_valid, num_windows)
                 if intervention is not None:

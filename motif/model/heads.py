@@ -46,6 +46,17 @@ class NonNegativeLinear(nn.Module):
         """Project the weight onto W >= 0, in place."""
         self.weight.clamp_(min=0.0)
 
+    @torch.no_grad()
+    def soft_threshold_(self, amount: Tensor) -> None:
+        """Proximal step of λ·Σ|W| on W >= 0, in place: W <- max(0, W − amount).
+
+        amount [K, C] (or broadcastable) >= 0: λ times the step size of each weight. Weights that the
+        step takes below zero become exactly 0, so a concept a class does not use holds G = 0 exactly.
+        """
+        if bool((amount < 0).any()):
+            raise ValueError("soft-threshold amounts must be >= 0 (λ·step size)")
+        self.weight.sub_(amount).clamp_(min=0.0)
+
     def forward(self, z: Tensor) -> Tensor:
         return F.linear(z, self.weight, self.bias)
 

@@ -18,6 +18,7 @@ from motif.training.resume import rng_states, set_rng_states
 
 
 SELECTION_LOSS_WEIGHT = 1e-4  # far below one validation video's share of accuracy: a pure tie-breaker
+L1_MODES = ("penalty", "proximal")
 
 
 def motif_loss(out: BottleneckOutput, labels: Tensor, padding_mask: Tensor, classifier_weight: Tensor, *,
@@ -52,6 +53,25 @@ def batch_totals(labels: Tensor, padding_mask: Tensor, num_concepts: int, class_
     return torch.stack([weight_sum.double(), cells.double()])
 
 
+@torch.no_grad()
+def adam_step_sizes(optimizer: torch.optim.Optimizer, parameter: Tensor) -> Tensor:
+    """Per-element step size of Adam's (or AdamW's) last update of ``parameter``, shaped like it:
+    lr / (√v̂ + ε), v̂ = v / (1 − β₂ᵗ), with v the running mean of squared gradients after t steps.
+
+    Adam moves each weight by −step size · m̂; a proximal step in the same diagonal metric subtracts
+    λ · step size, so an L1 term acts as strongly, relative to the loss gradient, as when it is added to
+    the gradient, but reaches exact zeros.
+    """
+    group = next((g for g in optimizer.param_groups if any(p is parameter for p in g["params"])), None)
+    state = optimizer.state.get(parameter, {})
+    if group is None or "exp_avg_sq" not in state or group.get("amsgrad", False):
+        raise ValueError("adam_step_sizes needs an Adam/AdamW optimiser (amsgrad off) that has updated the "
+                         "parameter at least once")
+    step = float(state["step"])
+    second_moment = state["exp_avg_sq"] / (1.0 - group["betas"][1] ** step)
+    return group["lr"] / (second_moment.sqrt() + group["eps"])
+
+
 class NonFiniteLossError(MotifError, FloatingPointError):
     """The training loss became NaN or inf; the message names the epoch, step and videos."""
 
@@ -69,6 +89,12 @@ class MotifModule(pl.LightningModule):
     Hyper-parameters are plain values (``model_kwargs`` and ``optim``) so that checkpoints hold no
     pickled objects. The classifier is projected to W >= 0 after every optimiser step.
 
+    ``optim["l1_mode"]`` says how λ1·Σ|W| acts: "penalty" (the published recipe) adds it to the loss, so
+    Adam sees ∂/∂W (loss) + λ1 and the clamp leaves many small non-zero weights; "proximal" leaves it out
+    of the loss (train/l1 still logs Σ|W|) and soft-thresholds after each step,
+    W <- max(0, W − λ1 · lr / (√v̂ + ε)) with Adam's own step sizes (``adam_step_sizes``), so a weight whose
+    loss gradient stays below λ1 is exactly 0.
+
     Exact under resume and DDP: dropout masks are keyed by (seed, epoch, video id) (``KeyedDropout``),
     the loss of a process's share of a global batch is normalised by the global batch's totals, and
     the global RNG states travel in the Lightning checkpoint. A non-finite loss on any process stops
@@ -80,6 +106,8 @@ class MotifModule(pl.LightningModule):
         self.seed = seed
         self.save_hyperparameters()
         self.model = TemporalConceptBottleneck(**model_kwargs)
+        if optim["l1_mode"] not in L1_MODES:
+            raise ValueError(f"optim.l1_mode must be one of {L1_MODES}, got {optim['l1_mode']!r}")
         self.optim = optim
         weights = torch.tensor(class_weights) if class_weights is not None else None
         self.register_buffer("class_weights", weights, persistent=False)
@@ -100,7 +128,8 @@ class MotifModule(pl.LightningModule):
     def _loss(self, batch: SequenceBatch, out: BottleneckOutput, totals: Tensor | None = None) -> dict[str, Tensor]:
         return motif_loss(out, batch.labels, batch.padding_mask, self.model.classifier.weight,
                           class_weights=self.class_weights, label_smoothing=self.optim["label_smoothing"],
-                          l1_weight=self.optim["l1_weight"], sparsity_weight=self.optim["sparsity_weight"],
+                          l1_weight=self.optim["l1_weight"] if self.optim["l1_mode"] == "penalty" else 0.0,
+                          sparsity_weight=self.optim["sparsity_weight"],
                           totals=totals)
 
     def _check_finite(self, loss: Tensor, batch: SequenceBatch) -> None:
@@ -146,8 +175,11 @@ class MotifModule(pl.LightningModule):
         nonzero = (self.model.classifier.weight > 0).sum(dim=1).float()
         self.log("sparsity/nonzero_weights_per_class", nonzero.mean())
 
-    def optimizer_step(self, *args, **kwargs) -> None:
-        super().optimizer_step(*args, **kwargs)
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        if self.optim["l1_mode"] == "proximal":
+            weight = self.model.classifier.weight
+            self.model.classifier.soft_threshold_(self.optim["l1_weight"] * adam_step_sizes(optimizer, weight))
         self.model.clamp_classifier_()
 
     def _eval_step(self, batch: SequenceBatch, stage: str) -> None:
