@@ -6,7 +6,7 @@ Two interchangeable implementations compute the same numbers:
   ([B, C, T, d] layout) and a broadcast key-padding mask [B, 1, 1, T]. It never materialises the
   [B, C, T, T] maps, so memory is linear in T and long videos fit (fused kernels on CPU and GPU).
 - ``explicit``: scores, masked softmax and maps [B, C, T, T] written out. Used to return the maps
-  for explanations and to apply attention interventions.
+  for explanations (attention interventions on the fast path touch only their chosen concepts).
 """
 
 from __future__ import annotations
@@ -92,23 +92,34 @@ class ConceptTemporalAttention(nn.Module):
     def forward(self, y: Tensor, key_valid: Tensor | None, *, impl: str = "fast", return_attention: bool = False,
                 intervention: AttentionIntervention | None = None,
                 query_valid: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """y [B, T, C] (normalised) -> (out [B, T, C], maps [B, C, T, T] or None).
+        """y [B, T, C] (normalised) -> (out [B, T, C], maps [B, C, T, T] or None); S·B rows under an
+        intervention with S alternative selections per video.
 
-        key_valid [B, T] bool (None = every key valid). The maps are computed only when asked for
-        or when an intervention replaces them (explicit path); query_valid [B, T] bool tells the
+        key_valid [B, T] bool (None = every key valid). The maps are computed only when asked for or on
+        the explicit path; on the fast path an intervention computes the edited outputs of its chosen
+        concepts alone (``AttentionIntervention.apply_to_outputs``). query_valid [B, T] bool tells the
         intervention which query rows are real windows.
         """
         if impl not in ATTENTION_IMPLS:
             raise ValueError(f"attention_impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
         query, key, value = self.project(y)
-        if impl == "fast" and not return_attention and intervention is None:
+        if intervention is not None:
+            if key_valid is None:
+                key_valid = torch.ones(y.shape[:2], dtype=torch.bool, device=y.device)
+            if query_valid is None:
+                query_valid = key_valid
+        if impl == "fast" and not return_attention:
             out, attention = fast_attention(query, key, value, key_valid), None
+            if intervention is not None:
+                def attend(videos: Tensor, concepts: Tensor, values: Tensor) -> Tensor:
+                    return fast_attention(query[videos, concepts, None], key[videos, concepts, None], values[:, None],
+                                          key_valid[videos])[:, 0]
+
+                out = intervention.apply_to_outputs(out, value, key_valid, query_valid, attend)
         else:
             attention = attention_maps(query, key, key_valid)
             if intervention is not None:
-                if key_valid is None:
-                    key_valid = torch.ones(y.shape[:2], dtype=torch.bool, device=y.device)
-                attention = intervention.apply(attention, key_valid, key_valid if query_valid is None else query_valid)
+                attention, value = intervention.apply(attention, key_valid, query_valid), intervention.fan_out(value)
             out = torch.einsum("bctu,bcud->bctd", attention, value)
             if not return_attention:
                 attention = None

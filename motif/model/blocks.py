@@ -54,11 +54,15 @@ class ConceptTemporalBlock(nn.Module):
     def forward(self, x: Tensor, padding_mask: Tensor | None, key_valid: Tensor | None, *, impl: str = "fast",
                 return_attention: bool = False,
                 attention_intervention: AttentionIntervention | None = None) -> tuple[Tensor, Tensor | None]:
-        """x [B, T, C] -> (x [B, T, C], maps [B, C, T, T] or None); masks [B, T] bool or None."""
+        """x [B, T, C] -> (x [B, T, C], maps [B, C, T, T] or None); masks [B, T] bool or None. An attention
+        intervention with S alternative selections per video fans the rows out to S·B (then x and the masks
+        may already have S·B rows)."""
         query_valid = None if padding_mask is None else ~padding_mask
         out, attention = self.attention(self.norm_attention(x), key_valid, impl=impl,
                                         return_attention=return_attention, intervention=attention_intervention,
                                         query_valid=query_valid)
+        if attention_intervention is not None:
+            x = attention_intervention.fan_out(x)
         x = x + self.dropout(out)
         x = x + self.dropout(self.ffn(self.norm_ffn(x)))
         return x, attention

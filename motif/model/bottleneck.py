@@ -137,7 +137,10 @@ class TemporalConceptBottleneck(nn.Module):
     def encode_concepts(self, x: Tensor, padding_mask: Tensor | None = None, *, return_attention: bool = False,
                         attention_intervention: AttentionIntervention | None = None
                         ) -> tuple[Tensor, list[Tensor] | None]:
-        """x [B, T, C] -> (z [B, T, C·V] before masking, per-layer maps or None); mask [B, T] bool or None."""
+        """x [B, T, C] -> (z [B, T, C·V] before masking, per-layer maps or None); mask [B, T] bool or None.
+
+        An attention intervention with S alternative selections per video gives S·B rows
+        (``AttentionIntervention.fan_out``)."""
         key_valid = None if padding_mask is None else key_validity(padding_mask)
         impl = "explicit" if return_attention else self.attention_impl
         if self.variant == "evidence":
@@ -151,6 +154,8 @@ class TemporalConceptBottleneck(nn.Module):
             h, attention = layer(h, padding_mask, key_valid, impl=impl, return_attention=return_attention,
                                  attention_intervention=attention_intervention)
             attentions.append(attention)
+            if attention_intervention is not None and padding_mask is not None:   # the rows may be S·B now
+                padding_mask, key_valid = (attention_intervention.fan_out(m) for m in (padding_mask, key_valid))
         z = self.concept_head(self.final_norm(h))
         return z, attentions if return_attention else None
 
@@ -172,10 +177,14 @@ class TemporalConceptBottleneck(nn.Module):
     def forward(self, x: Tensor, padding_mask: Tensor | None = None, *, return_attention: bool = False,
                 concept_intervention: ConceptIntervention | None = None,
                 attention_intervention: AttentionIntervention | None = None) -> BottleneckOutput:
-        """x [B, T, C] standardised concept activations; padding_mask [B, T] bool (True = padding)."""
+        """x [B, T, C] standardised concept activations; padding_mask [B, T] bool (True = padding).
+
+        The outputs have S·B rows under an attention intervention with S alternative selections per video."""
         mask = self._check_inputs(x, padding_mask)
         z, attentions = self.encode_concepts(x, mask, return_attention=return_attention,
                                              attention_intervention=attention_intervention)
+        if attention_intervention is not None and mask is not None:
+            mask = attention_intervention.fan_out(mask)
         if concept_intervention is not None:
             z = concept_intervention.apply(z, mask, views=self.num_views)
         return self.readout(z, mask, attentions)
