@@ -110,6 +110,8 @@ class ModelConfig:
     tau: float = 1.0
     ffn_hidden: int = 1
     attention_impl: str = "fast"  # fast | explicit
+    precision: str = "32"  # 32 | bf16 (bfloat16 autocast of the bottleneck in training; the loss stays float32)
+    compile: bool = False  # torch.compile the bottleneck for training
 
 
 @dataclass
@@ -234,6 +236,7 @@ _CHOICES = {
     "cache.mode": ("cache", "stream"),
     "model.variant": ("motif", "full", "space_time", "evidence"),
     "model.attention_impl": ("fast", "explicit"),
+    "model.precision": ("32", "bf16"),
     "logger.wandb.mode": ("auto", "online", "offline", "disabled"),
     "discovery.mode": ("propose", "select", "both"),
     "discovery.input": ("frames", "text"),

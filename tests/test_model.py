@@ -17,6 +17,7 @@ from motif.model import (
     TemporalConceptBottleneck,
     attention_heads,
     attention_maps,
+    cached_sinusoidal_encoding,
     explain,
     fast_attention,
     key_validity,
@@ -63,6 +64,25 @@ def test_positional_encoding_formula_and_prefix():
     assert pe[t, c].item() == pytest.approx(torch.cos(torch.tensor(t / 10000 ** (4 / 7), dtype=torch.float64)).item())
     assert pe[t, 4].item() == pytest.approx(torch.sin(torch.tensor(t / 10000 ** (4 / 7), dtype=torch.float64)).item())
     assert torch.equal(sinusoidal_encoding(50, 7, dtype=torch.float64), pe[:50])   # computed for T, no table
+
+
+def test_positional_encoding_is_cached_per_length_device_and_dtype():
+    """The forward pass reads a prefix of one cached table per (C, device, dtype): equal to the encoding
+    computed for T, not recomputed for a shorter T, extended for a longer one."""
+    first = cached_sinusoidal_encoding(40, 7, dtype=torch.float32, device=torch.device("cpu"))
+    assert torch.equal(first, sinusoidal_encoding(40, 7))
+    shorter = cached_sinusoidal_encoding(25, 7, dtype=torch.float32, device=torch.device("cpu"))
+    assert torch.equal(shorter, sinusoidal_encoding(25, 7)) and shorter.data_ptr() == first.data_ptr()
+    longer = cached_sinusoidal_encoding(300, 7, dtype=torch.float32, device=torch.device("cpu"))
+    assert torch.equal(longer, sinusoidal_encoding(300, 7)) and longer.shape == (300, 7)
+    double = cached_sinusoidal_encoding(25, 7, dtype=torch.float64, device=torch.device("cpu"))
+    assert double.dtype == torch.float64 and torch.equal(double, sinusoidal_encoding(25, 7, dtype=torch.float64))
+    model = make_model(num_concepts=7)
+    x, _ = make_inputs([12], 7)
+    reference = model(x).logits
+    with pytest.MonkeyPatch.context() as patch:    # the forward pass no longer computes the encoding
+        patch.setattr("motif.model.positional.sinusoidal_encoding", None)
+        torch.testing.assert_close(model(x).logits, reference, atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

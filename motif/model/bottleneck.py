@@ -14,7 +14,7 @@ from motif.model.evidence import EvidencePooling, channel_names
 from motif.model.heads import ConceptActivation, NonNegativeLinear
 from motif.model.interventions import AttentionIntervention, ConceptIntervention
 from motif.model.pooling import key_validity, lse_pool
-from motif.model.positional import sinusoidal_encoding
+from motif.model.positional import cached_sinusoidal_encoding
 from motif.model.variants import FullAttentionBlock, SpaceTimeBlock
 
 VARIANTS = ("motif", "full", "space_time", "evidence")
@@ -118,16 +118,14 @@ class TemporalConceptBottleneck(nn.Module):
             return SpaceTimeBlock(self.num_concepts, head_dim, ffn_hidden, dropout)
         return ConceptTemporalBlock(self.num_concepts, head_dim, ffn_hidden, dropout)
 
-    def _check_inputs(self, x: Tensor, padding_mask: Tensor | None) -> Tensor | None:
+    def _check_inputs(self, x: Tensor, padding_mask: Tensor | None) -> None:
+        """Shapes only: nothing here reads tensor values (no host-device synchronisation)."""
         if x.dim() != 3 or x.shape[-1] != self.num_concepts or x.shape[1] < 1:
             raise ValueError(f"bottleneck input must be [B, T, C] with T >= 1 and C = {self.num_concepts} "
                              f"(num_concepts), got {list(x.shape)}")
-        if padding_mask is None:
-            return None
-        if padding_mask.shape != x.shape[:2] or padding_mask.dtype != torch.bool:
+        if padding_mask is not None and (padding_mask.shape != x.shape[:2] or padding_mask.dtype != torch.bool):
             raise ValueError(f"padding_mask must be bool [B, T] = {list(x.shape[:2])} (True = padding), got "
                              f"{padding_mask.dtype} {list(padding_mask.shape)}")
-        return padding_mask if bool(padding_mask.any()) else None
 
     @torch.no_grad()
     def clamp_classifier_(self) -> None:
@@ -148,7 +146,8 @@ class TemporalConceptBottleneck(nn.Module):
                                  intervention=attention_intervention,
                                  query_valid=None if padding_mask is None else ~padding_mask,
                                  dropout=self.input_dropout)
-        h = self.input_dropout(x + sinusoidal_encoding(x.shape[1], x.shape[2], dtype=x.dtype, device=x.device))
+        position = cached_sinusoidal_encoding(x.shape[1], x.shape[2], dtype=x.dtype, device=x.device)
+        h = self.input_dropout(x + position)
         attentions = []
         for layer in self.layers:
             h, attention = layer(h, padding_mask, key_valid, impl=impl, return_attention=return_attention,
@@ -180,11 +179,11 @@ class TemporalConceptBottleneck(nn.Module):
         """x [B, T, C] standardised concept activations; padding_mask [B, T] bool (True = padding).
 
         The outputs have S·B rows under an attention intervention with S alternative selections per video."""
-        mask = self._check_inputs(x, padding_mask)
-        z, attentions = self.encode_concepts(x, mask, return_attention=return_attention,
+        self._check_inputs(x, padding_mask)
+        z, attentions = self.encode_concepts(x, padding_mask, return_attention=return_attention,
                                              attention_intervention=attention_intervention)
-        if attention_intervention is not None and mask is not None:
-            mask = attention_intervention.fan_out(mask)
+        if attention_intervention is not None and padding_mask is not None:
+            padding_mask = attention_intervention.fan_out(padding_mask)
         if concept_intervention is not None:
-            z = concept_intervention.apply(z, mask, views=self.num_views)
-        return self.readout(z, mask, attentions)
+            z = concept_intervention.apply(z, padding_mask, views=self.num_views)
+        return self.readout(z, padding_mask, attentions)

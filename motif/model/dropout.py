@@ -25,9 +25,9 @@ from torch import Tensor, nn
 _MASK32 = 0xFFFFFFFF
 
 
-def hash32(x: Tensor) -> Tensor:
-    """A bijective 32-bit integer mix of int64 tensors holding values in [0, 2^32); every product
-    stays below 2^63, so nothing overflows."""
+def hash32(x: Tensor | int) -> Tensor | int:
+    """A bijective 32-bit integer mix of int64 tensors (or Python ints) holding values in [0, 2^32); every
+    product stays below 2^63, so nothing overflows."""
     x = x & _MASK32
     x = ((x ^ (x >> 16)) * 0x7FEB352D) & _MASK32
     x = ((x ^ (x >> 15)) * 0x2C1B3C6D) & _MASK32
@@ -58,8 +58,8 @@ class KeyedDropout(nn.Dropout):
             return super().forward(x)
         if x.shape[0] != self.keys.shape[0]:
             raise ValueError(f"dropout keys are set for {self.keys.shape[0]} samples, the input has {x.shape[0]}")
-        stream = hash32(self.keys.to(x.device) ^ hash32(torch.tensor(self.salt * 65536 + self.calls,
-                                                                      device=x.device)))
+        # the call's salt is hashed on the host: no scalar tensor is copied to the device on every call
+        stream = hash32(self.keys.to(x.device) ^ hash32(self.salt * 65536 + self.calls))
         self.calls += 1
         index = torch.arange(x[0].numel(), device=x.device, dtype=torch.int64)
         bits = hash32(hash32(index[None, :] ^ stream[:, None]) ^ hash32(stream[:, None] + 0x9E3779B9))
