@@ -98,13 +98,15 @@ def test_any_number_of_windows(variant):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
-def test_fast_and_explicit_paths_agree(variant, dtype, tolerance):
+@pytest.mark.parametrize("head_dim, ffn_hidden", [(1, 1), (2, 3)])
+def test_fast_and_explicit_paths_agree(variant, dtype, tolerance, head_dim, ffn_hidden):
     """Outputs and every parameter gradient agree (float64 to 1e-10, float32 to 1e-5), with padding
-    and one fully padded video in the batch."""
+    and one fully padded video in the batch; the fast MoTIF block folds its LayerNorms into width-1
+    attention, the explicit one writes out the maps of Q, K, V of width d."""
     layers = 1 if variant == "evidence" else 2   # "evidence" has one temporal pooling stage
-    fast = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=2, ffn_hidden=3, variant=variant,
-                      dtype=dtype)
-    explicit = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=2, ffn_hidden=3,
+    fast = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=head_dim, ffn_hidden=ffn_hidden,
+                      variant=variant, dtype=dtype)
+    explicit = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=head_dim, ffn_hidden=ffn_hidden,
                           variant=variant, dtype=dtype, attention_impl="explicit")
     explicit.load_state_dict(fast.state_dict())
     x, padding_mask = make_inputs([17, 9, 1, 0], 10, dtype=dtype)
@@ -123,6 +125,22 @@ def test_fast_and_explicit_paths_agree(variant, dtype, tolerance):
     for name in grads_fast:
         torch.testing.assert_close(grads_fast[name], grads_explicit[name], atol=tolerance, rtol=tolerance, msg=name)
     assert all(torch.isfinite(g).all() for g in grads_fast.values())
+
+
+@pytest.mark.parametrize("head_dim, ffn_hidden", [(1, 1), (3, 2)])
+def test_layer_norm_affines_fold_into_width_one_attention_and_the_ffn(head_dim, ffn_hidden):
+    """forward_normalised(x̂, γ, δ) = forward(γ·x̂ + δ) for the attention (any head width d becomes one
+    width-1 attention with queries α·x̂ + β, keys and values x̂) and for the FFN, to float64 rounding."""
+    layer = make_model(num_concepts=7, head_dim=head_dim, ffn_hidden=ffn_hidden, dtype=torch.float64).layers[0]
+    x, padding_mask = make_inputs([11, 6], 7, dtype=torch.float64)
+    x_hat = torch.nn.functional.layer_norm(x, (7,))
+    gamma, delta = (torch.randn(7, dtype=torch.float64, generator=torch.Generator().manual_seed(i)) for i in (1, 2))
+    key_valid = key_validity(padding_mask)
+    unfolded, _ = layer.attention(gamma * x_hat + delta, key_valid)
+    folded = layer.attention.forward_normalised(x_hat, gamma, delta, key_valid)
+    torch.testing.assert_close(folded, unfolded, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(layer.ffn.forward_normalised(x_hat, gamma, delta), layer.ffn(gamma * x_hat + delta),
+                               atol=1e-12, rtol=1e-12)
 
 
 def test_head_width_padding_for_fused_kernels_changes_nothing():

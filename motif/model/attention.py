@@ -5,6 +5,8 @@ Two interchangeable implementations compute the same numbers:
 - ``fast``: ``torch.nn.functional.scaled_dot_product_attention`` with concepts as heads
   ([B, C, T, d] layout) and a broadcast key-padding mask [B, 1, 1, T]. It never materialises the
   [B, C, T, T] maps, so memory is linear in T and long videos fit (fused kernels on CPU and GPU).
+  Inside a MoTIF layer the LayerNorm's affine and the width-d projections fold into one width-1
+  attention over the normalised input (``folded_coefficients``), whatever d.
 - ``explicit``: scores, masked softmax and maps [B, C, T, T] written out. Used to return the maps
   for explanations (attention interventions on the fast path touch only their chosen concepts).
 """
@@ -77,6 +79,37 @@ class ConceptTemporalAttention(nn.Module):
     def score_scale(self) -> Tensor:
         """Per-concept factor d^-0.5 · exp(clamp(s_c, -5, 5)), [C]."""
         return self.logit_scale.clamp(-LOGIT_SCALE_BOUND, LOGIT_SCALE_BOUND).exp() * self.head_dim ** -0.5
+
+    def folded_coefficients(self, norm_weight: Tensor, norm_bias: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """This attention on y = γ·x̂ + δ (a LayerNorm's affine, γ, δ [C]) as width-1 attention on x̂ itself.
+
+        Each concept's Q, K, V are affine in the one number y[t, c], so for concept c (s its score scale)
+        S[t, u] = s·<Wq·y_t + bq, Wk·y_u + bk> = λ_t·x̂_u + (terms constant in u, which the softmax
+        removes), with λ_t = α·x̂_t + β, α = s·γ²·<Wq, Wk>, β = s·γ·<Wq·δ + bq, Wk>; and, the rows of A
+        summing to 1, mean_d Σ_u A[t, u]·V[u, d] = a·Σ_u A[t, u]·x̂_u + b, a = γ·mean_d Wv, b = δ·mean_d Wv +
+        mean_d bv. Any head width d costs one width-1 attention with queries λ, keys and values x̂.
+        Returns (α, β, a, b), each [C].
+        """
+        (query_weight, key_weight, value_weight), (query_bias, _, value_bias) = self.qkv_weight, self.qkv_bias
+        key_weight = key_weight * norm_weight[:, None]
+        scale = self.score_scale()
+        alpha = scale * norm_weight * (query_weight * key_weight).sum(dim=-1)
+        beta = scale * ((query_weight * norm_bias[:, None] + query_bias) * key_weight).sum(dim=-1)
+        value_weight = value_weight.mean(dim=-1)
+        return alpha, beta, norm_weight * value_weight, norm_bias * value_weight + value_bias.mean(dim=-1)
+
+    def forward_normalised(self, x_hat: Tensor, norm_weight: Tensor, norm_bias: Tensor,
+                           key_valid: Tensor | None) -> Tensor:
+        """``forward(γ·x̂ + δ, key_valid)[0]`` through ``folded_coefficients``: x̂ [B, T, C] -> out [B, T, C].
+
+        Fast path only (no maps, no intervention): one width-1 scaled_dot_product_attention with the
+        concepts as heads, its queries λ [B, C, T, 1] and x̂ as keys and values, then out = a·(A x̂) + b.
+        """
+        alpha, beta, scale, shift = self.folded_coefficients(norm_weight, norm_bias)
+        keys = rearrange(x_hat, "b t c -> b c t 1").contiguous()
+        queries = torch.addcmul(beta[:, None, None], keys, alpha[:, None, None])
+        pooled = rearrange(fast_attention(queries, keys, keys, key_valid), "b c t 1 -> b t c")
+        return torch.addcmul(shift, pooled, scale)
 
     def project(self, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """y [B, T, C] -> scaled query, key, value, each [B, C, T, d] and contiguous (fused kernels need it)."""
