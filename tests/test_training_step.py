@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 import motif.training.module as module_file
 from motif.cache.sources import ConceptSequence
-from motif.model.dropout import hash32
+from motif.model.dropout import KeyedDropout, as_int32_bits, hash32, hash32_int32, sample_keys
 from motif.training.data import SequenceDataset, collate_sequences
 from motif.training.module import MotifModule, NonFiniteLossError
 
@@ -110,9 +110,24 @@ def test_bf16_autocast_of_the_bottleneck_stays_close_to_float32():
         MotifModule(MODEL, OPTIM, precision="16")
 
 
-def test_the_dropout_salt_hashed_on_the_host_is_the_tensor_hash():
+def test_keyed_dropout_hashes_in_int32_give_the_int64_masks():
+    """The salt hashed on the host, the per-element hashes on int32 bits: the masks and outputs of the
+    int64 formula (module docstring of motif.model.dropout), for several p and calls."""
     for value in (0, 1, 65536 * 3 + 2, 2 ** 32 - 1):
         assert hash32(value) == int(hash32(torch.tensor(value, dtype=torch.int64)))
+    values = torch.randint(0, 2 ** 32, (5, 999), dtype=torch.int64, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(hash32_int32(as_int32_bits(values)).long() & 0xFFFFFFFF, hash32(values))
+    x = torch.randn(7, 33, 13)
+    for p in (0.1, 1 / 3, 0.5, 0.9):
+        dropout = KeyedDropout(p).train()
+        dropout.keys, dropout.salt = sample_keys([f"v{i}" for i in range(7)], 3, 2), 5
+        for call in range(3):
+            stream = hash32(dropout.keys ^ hash32(torch.tensor(dropout.salt * 65536 + call)))
+            index = torch.arange(33 * 13, dtype=torch.int64)
+            bits = hash32(hash32(index[None, :] ^ stream[:, None]) ^ hash32(stream[:, None] + 0x9E3779B9))
+            keep = ((bits >> 8).to(torch.float32) / float(1 << 24)) >= p
+            dropout.calls = call
+            assert torch.equal(dropout(x), x * keep.view_as(x).to(x.dtype) / (1.0 - p)), (p, call)
 
 
 @pytest.mark.slow
