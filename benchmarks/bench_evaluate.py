@@ -52,10 +52,9 @@ def make_task(videos: int, concepts: int, classes: int, min_windows: int, max_wi
 
 
 @dataclass(frozen=True, eq=False)
-class ReferencePerVideoIntervention(AttentionIntervention):
-    """The previous per-video attention intervention: replacement maps for ALL concepts, then a per-video choice."""
-
-    selection: Tensor | None = None
+class ReferenceKeyPermutation(AttentionIntervention):
+    """The previous key permutation: a Python loop over the videos on the host. Run on the explicit path,
+    ``apply`` writes out replacement maps for ALL concepts and keeps those of the selected ones, as before."""
 
     def key_permutation(self, key_valid: Tensor) -> Tensor:
         batch, num_windows = key_valid.shape
@@ -68,19 +67,6 @@ class ReferencePerVideoIntervention(AttentionIntervention):
             else:
                 permutation[b, positions] = positions[torch.randperm(len(positions), generator=generator)]
         return permutation.to(key_valid.device)
-
-    def apply(self, attention: Tensor, key_valid: Tensor, query_valid: Tensor) -> Tensor:
-        num_windows = attention.shape[-1]
-        if self.kind == "identity":
-            replacement = torch.eye(num_windows, dtype=attention.dtype, device=attention.device).expand_as(attention)
-        elif self.kind == "uniform":
-            weights = key_valid.to(attention.dtype)
-            replacement = (weights / weights.sum(dim=1, keepdim=True))[:, None, None, :].expand_as(attention)
-        else:
-            index = self.key_permutation(key_valid)[:, None, None, :].expand_as(attention)
-            replacement = attention.gather(-1, index)
-        replaced = torch.where(query_valid[:, None, :, None], replacement, attention)
-        return torch.where(self.selection[:, :, None, None], replaced, attention)
 
 
 def _reference_sub_batches(chunk: EvalChunk, model: TemporalConceptBottleneck, budget: int) -> Iterator[slice]:
@@ -116,7 +102,7 @@ def reference_attention_interventions(model: TemporalConceptBottleneck, chunks: 
                 for part in _reference_sub_batches(chunk, model, budget):
                     sub = _reference_sub_chunk(chunk, part)
                     logits = torch.stack([
-                        explicit(sub.x, sub.padding_mask, attention_intervention=ReferencePerVideoIntervention(
+                        explicit(sub.x, sub.padding_mask, attention_intervention=ReferenceKeyPermutation(
                             kind=kind, seed=seed + j, selection=selection[part])).logits
                         for j, selection in enumerate(selections)])
                     top.add(sub, logits[:1])
