@@ -195,7 +195,8 @@ def main() -> None:
     if not args.skip_long:
         report["long_video"] = {precision: long_video(shapes, device, precision) for precision in ("32", "bf16")}
     if not args.skip_extraction:
-        report["extraction"] = extraction(shapes, device, args.extraction_repeats, args.batch_size or (64 if cuda else 16))
+        batch_size = args.batch_size or (64 if cuda else 16)
+        report["extraction"] = extraction(shapes, device, args.extraction_repeats, batch_size)
     print(json.dumps(report))
 
 

@@ -137,9 +137,11 @@ def compare_paths(args) -> dict:
     cpu = {name: [c for _, c in times] for name, times in runs.items()}
     for other in ("explicit", "reference"):
         report[f"speedup_vs_{other}"] = round(min(wall[other]) / min(wall["fast"]), 2)
-        report[f"speedup_vs_{other}_median"] = round(statistics.median(wall[other]) / statistics.median(wall["fast"]), 2)
+        report[f"speedup_vs_{other}_median"] = round(statistics.median(wall[other])
+                                                      / statistics.median(wall["fast"]), 2)
         report[f"speedup_vs_{other}_cpu_time"] = round(min(cpu[other]) / min(cpu["fast"]), 2)
-    report["train_step_ms"] = {name: {"min": round(min(times) * 1e3, 2), "median": round(statistics.median(times) * 1e3, 2),
+    report["train_step_ms"] = {name: {"min": round(min(times) * 1e3, 2),
+                                      "median": round(statistics.median(times) * 1e3, 2),
                                       "cpu_min": round(min(cpu[name]) * 1e3, 2)} for name, times in wall.items()}
     return report
 

@@ -340,7 +340,8 @@ def test_key_permutation_is_the_valid_positions_reversed_or_shuffled():
         expected = torch.arange(6)
         expected[positions] = positions.flip(0)
         assert torch.equal(reverse[b], expected)
-    shuffles = [AttentionIntervention("shuffle", seed=seed).key_permutation(key_valid.repeat(20, 1)) for seed in (0, 0, 1)]
+    shuffles = [AttentionIntervention("shuffle", seed=seed).key_permutation(key_valid.repeat(20, 1))
+                for seed in (0, 0, 1)]
     assert torch.equal(shuffles[0], shuffles[1]) and not torch.equal(shuffles[0], shuffles[2])
     for b, row in enumerate(shuffles[0]):
         valid = key_valid[b % 4]
@@ -409,7 +410,8 @@ def test_attention_intervention_selection_errors_name_the_shapes():
     model = make_model(num_concepts=6)
     x, padding_mask = make_inputs([5, 3], 6)
     with pytest.raises(ValueError, match=r"must be bool \[B, C\] or \[S, B, C\] with B = 2, C = 6"):
-        model(x, padding_mask, attention_intervention=AttentionIntervention("uniform", selection=torch.ones(2, 5).bool()))
+        model(x, padding_mask,
+              attention_intervention=AttentionIntervention("uniform", selection=torch.ones(2, 5).bool()))
     with pytest.raises(ValueError, match=r"input must have B = 3 videos, got 2"):
         model(x, padding_mask, attention_intervention=AttentionIntervention("uniform",
                                                                             selection=torch.ones(4, 3, 6).bool()))

@@ -155,8 +155,8 @@ class AttentionIntervention:
         if self.selection is not None:
             selection = self.selection.reshape(-1, self.selection.shape[-1])
             if tuple(selection.shape) != (rows, num_concepts):
-                raise ValueError(f"AttentionIntervention.selection {list(self.selection.shape)} does not fit a batch of "
-                                 f"{rows // self.alternatives} videos and {num_concepts} concepts: it must be bool "
+                raise ValueError(f"AttentionIntervention.selection {list(self.selection.shape)} does not fit a batch "
+                                 f"of {rows // self.alternatives} videos and {num_concepts} concepts: it must be bool "
                                  f"[B, C] or [S, B, C] with B = {rows // self.alternatives}, C = {num_concepts}")
             return selection.to(device)
         selected = torch.zeros(num_concepts, dtype=torch.bool)
@@ -184,7 +184,7 @@ class AttentionIntervention:
             generator = torch.Generator().manual_seed(self.seed)
             draws = torch.rand(batch, num_windows, generator=generator, dtype=torch.float64).to(key_valid.device)
             order = torch.where(key_valid, draws, 1.0 + padded_last.double())
-        source = order.argsort(dim=1, stable=True)                     # valid positions in their new order, then padding
+        source = order.argsort(dim=1, stable=True)       # the valid positions in their new order, then the padding
         return torch.empty_like(ascending).scatter_(1, ascending, source)
 
     def apply(self, attention: Tensor, key_valid: Tensor, query_valid: Tensor) -> Tensor:
