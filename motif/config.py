@@ -97,6 +97,8 @@ class ModelConfig:
     tau: float = 1.0
     ffn_hidden: int = 1
     attention_impl: str = "fast"  # a name of motif.model.variants.ATTENTION_IMPLEMENTATIONS
+    precision: str = "32"  # 32 | bf16 (bfloat16 autocast of the bottleneck in training; the loss stays float32)
+    compile: bool = False  # torch.compile the bottleneck for training
 
 
 @dataclass
@@ -219,6 +221,8 @@ ORDER_TASK_VARIANTS: Registry[str] = Registry("synthetic order task", key="data.
     "five": "five temporal patterns", "pairs": "time-mirrored pairs", "relative": "A then B vs B then A"})
 CACHE_MODES: Registry[str] = Registry("cache mode", key="cache.mode", entries={
     "cache": "embeddings stored on disk and reused", "stream": "embedded on the fly, nothing written"})
+PRECISIONS: Registry[str] = Registry("training precision", key="model.precision", entries={
+    "32": "float32", "bf16": "bfloat16 autocast of the bottleneck (the loss stays float32)"})
 L1_MODES: Registry[str] = Registry("L1 mode", key="optim.l1_mode", entries={
     "penalty": "λ1·Σ|W| added to the loss", "proximal": "soft-thresholding after each optimiser step (exact zeros)"})
 WANDB_MODES: Registry[str] = Registry("wandb mode", key="logger.wandb.mode", entries={
@@ -235,7 +239,8 @@ STRUCTURED_OUTPUTS: Registry[str] = Registry("structured output", key="discovery
 # Every key whose value names a choice: the registry of the choices (``registry.key`` is the key).
 _CHOICES: dict[str, Registry] = {registry.key: registry for registry in (
     VIDEO_BACKENDS, FRAME_SAMPLING, DATASET_FORMATS, ORDER_TASK_VARIANTS, CACHE_MODES, MODEL_VARIANTS,
-    ATTENTION_IMPLEMENTATIONS, L1_MODES, WANDB_MODES, DISCOVERY_MODES, DISCOVERY_INPUTS, STRUCTURED_OUTPUTS)}
+    ATTENTION_IMPLEMENTATIONS, PRECISIONS, L1_MODES, WANDB_MODES, DISCOVERY_MODES, DISCOVERY_INPUTS,
+    STRUCTURED_OUTPUTS)}
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def test_unknown_key_in_file_names_file_and_key(tmp_path):
 
 
 @pytest.mark.parametrize("override, key", [("optim.batch_size=abc", "optim.batch_size"),
-                                           ("model.tau=fast", "model.tau")])
+                                           ("model.tau=fast", "model.tau"), ("model.compile=maybe", "model.compile")])
 def test_wrong_type_names_key(override, key):
     with pytest.raises(ConfigError, match=rf"'{key}'"):
         load_config("configs/synthetic_order.yaml", [override])
@@ -65,6 +65,11 @@ def test_wrong_type_names_key(override, key):
 def test_invalid_choice_lists_choices():
     with pytest.raises(ConfigError, match=r"model.variant.*motif, full, space_time"):
         load_config("configs/synthetic_order.yaml", ["model.variant=lstm"])
+    with pytest.raises(ConfigError, match=r"'model.precision' is '16'; choose one of 32, bf16"):
+        load_config("configs/synthetic_order.yaml", ["model.precision=16"])
+    cfg = load_config("configs/synthetic_order.yaml", ["model.precision=bf16", "model.compile=true"])
+    assert (cfg.model.precision, cfg.model.compile) == ("bf16", True)
+    assert load_config("configs/synthetic_order.yaml", ["model.precision=32"]).model.precision == "32"
 
 
 def test_missing_root_and_malformed_override(tmp_path):

@@ -14,15 +14,15 @@ import torch
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
 from helpers_tools import load_tool
-from motif.evaluation import (GroundTruth, evaluate_run, faithfulness_curves, prepare_chunks, summarise_splits,
-                              write_evaluation)
+from motif.evaluation import (GroundTruth, attention_interventions, evaluate_run, faithfulness_curves, prepare_chunks,
+                              summarise_splits, write_evaluation)
 from motif.model.corrections import apply_cell_edits, corrective_edits
 from motif.evaluation.evaluate import json_safe
 from motif.sequences import ConceptSequence
-from motif.evaluation.faithfulness import PerVideoAttentionIntervention, edited_logits, selection_masks
+from motif.evaluation.faithfulness import edited_logits, selection_masks
 from motif.evaluation.metrics import classifier_sparsity, concept_recovery, temporal_localisation
 from motif.stats import roc_auc_per_column
-from motif.model import AttentionIntervention, ConceptIntervention
+from motif.model import AttentionIntervention, ConceptIntervention, TemporalConceptBottleneck
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,12 +98,29 @@ def test_per_video_attention_intervention_equals_per_video_runs(task, chunks):
     for i in range(len(selection)):
         selection[i, [i % 3, 3 + i % 5]] = True
     batched = model(chunk.x, chunk.padding_mask,
-                    attention_intervention=PerVideoAttentionIntervention(kind="reverse", selection=selection)).logits
+                    attention_intervention=AttentionIntervention(kind="reverse", selection=selection)).logits
     for i in range(len(selection)):
         length = int(chunk.valid[i].sum())
         single = model(chunk.x[i:i + 1, :length], attention_intervention=AttentionIntervention(
             "reverse", concepts=selection[i].nonzero().squeeze(1).tolist())).logits
         torch.testing.assert_close(batched[i:i + 1], single, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_interventions_equal_the_explicit_path(task, chunks):
+    """The evaluation runs the top-k and random selections of a chunk as alternatives of one pass (a small
+    budget splits them into groups), editing only the chosen concepts on the fast path; its rows equal
+    those of the same model writing out every [C, T, T] map."""
+    model = task["model"]
+    explicit = TemporalConceptBottleneck(len(CONCEPT_NAMES), len(CLASS_NAMES), dropout=0.0,
+                                         attention_impl="explicit").eval()
+    explicit.load_state_dict(model.state_dict())
+    fast_rows = attention_interventions(model, chunks, ks=(1, 3), trials=3, seed=2, budget=3 * 14 * 16 * 8)
+    explicit_rows = attention_interventions(explicit, chunks, ks=(1, 3), trials=3, seed=2, budget=3 * 14 * 16 * 8)
+    assert len(fast_rows) == 4 * 2 * 2
+    for fast_row, explicit_row in zip(fast_rows, explicit_rows):
+        assert fast_row.keys() == explicit_row.keys()
+        for name, value in fast_row.items():
+            assert value == pytest.approx(explicit_row[name], abs=1e-6), (fast_row, name)
 
 
 # --- corrective interventions ---------------------------------------------------------------------------------

@@ -10,12 +10,14 @@ import torch.nn.functional as F
 from motif.world.order_task import make_order_task
 from motif.model import (
     MODEL_VARIANTS,
+    ATTENTION_KINDS,
     AttentionIntervention,
     ConceptIntervention,
     NonNegativeLinear,
     TemporalConceptBottleneck,
     attention_heads,
     attention_maps,
+    cached_sinusoidal_encoding,
     explain,
     fast_attention,
     key_validity,
@@ -70,6 +72,25 @@ def test_positional_encoding_formula_and_prefix():
     assert torch.equal(sinusoidal_encoding(50, 7, dtype=torch.float64), pe[:50])   # computed for T, no table
 
 
+def test_positional_encoding_is_cached_per_length_device_and_dtype():
+    """The forward pass reads a prefix of one cached table per (C, device, dtype): equal to the encoding
+    computed for T, not recomputed for a shorter T, extended for a longer one."""
+    first = cached_sinusoidal_encoding(40, 7, dtype=torch.float32, device=torch.device("cpu"))
+    assert torch.equal(first, sinusoidal_encoding(40, 7))
+    shorter = cached_sinusoidal_encoding(25, 7, dtype=torch.float32, device=torch.device("cpu"))
+    assert torch.equal(shorter, sinusoidal_encoding(25, 7)) and shorter.data_ptr() == first.data_ptr()
+    longer = cached_sinusoidal_encoding(300, 7, dtype=torch.float32, device=torch.device("cpu"))
+    assert torch.equal(longer, sinusoidal_encoding(300, 7)) and longer.shape == (300, 7)
+    double = cached_sinusoidal_encoding(25, 7, dtype=torch.float64, device=torch.device("cpu"))
+    assert double.dtype == torch.float64 and torch.equal(double, sinusoidal_encoding(25, 7, dtype=torch.float64))
+    model = make_model(num_concepts=7)
+    x, _ = make_inputs([12], 7)
+    reference = model(x).logits
+    with pytest.MonkeyPatch.context() as patch:    # the forward pass no longer computes the encoding
+        patch.setattr("motif.model.positional.sinusoidal_encoding", None)
+        torch.testing.assert_close(model(x).logits, reference, atol=0, rtol=0)
+
+
 @pytest.mark.parametrize("variant", MODEL_VARIANTS.names())
 def test_any_number_of_windows(variant):
     model = make_model(num_concepts=4, num_classes=3, variant=variant)
@@ -83,13 +104,15 @@ def test_any_number_of_windows(variant):
 
 @pytest.mark.parametrize("variant", MODEL_VARIANTS.names())
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
-def test_fast_and_explicit_paths_agree(variant, dtype, tolerance):
+@pytest.mark.parametrize("head_dim, ffn_hidden", [(1, 1), (2, 3)])
+def test_fast_and_explicit_paths_agree(variant, dtype, tolerance, head_dim, ffn_hidden):
     """Outputs and every parameter gradient agree (float64 to 1e-10, float32 to 1e-5), with padding
-    and one fully padded video in the batch."""
+    and one fully padded video in the batch; the fast MoTIF block folds its LayerNorms into width-1
+    attention, the explicit one writes out the maps of Q, K, V of width d."""
     layers = layers_for(variant, 2)
-    fast = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=2, ffn_hidden=3, variant=variant,
-                      dtype=dtype)
-    explicit = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=2, ffn_hidden=3,
+    fast = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=head_dim, ffn_hidden=ffn_hidden,
+                      variant=variant, dtype=dtype)
+    explicit = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=head_dim, ffn_hidden=ffn_hidden,
                           variant=variant, dtype=dtype, attention_impl="explicit")
     explicit.load_state_dict(fast.state_dict())
     x, padding_mask = make_inputs([17, 9, 1, 0], 10, dtype=dtype)
@@ -110,6 +133,22 @@ def test_fast_and_explicit_paths_agree(variant, dtype, tolerance):
     assert all(torch.isfinite(g).all() for g in grads_fast.values())
 
 
+@pytest.mark.parametrize("head_dim, ffn_hidden", [(1, 1), (3, 2)])
+def test_layer_norm_affines_fold_into_width_one_attention_and_the_ffn(head_dim, ffn_hidden):
+    """forward_normalised(x̂, γ, δ) = forward(γ·x̂ + δ) for the attention (any head width d becomes one
+    width-1 attention with queries α·x̂ + β, keys and values x̂) and for the FFN, to float64 rounding."""
+    layer = make_model(num_concepts=7, head_dim=head_dim, ffn_hidden=ffn_hidden, dtype=torch.float64).layers[0]
+    x, padding_mask = make_inputs([11, 6], 7, dtype=torch.float64)
+    x_hat = torch.nn.functional.layer_norm(x, (7,))
+    gamma, delta = (torch.randn(7, dtype=torch.float64, generator=torch.Generator().manual_seed(i)) for i in (1, 2))
+    key_valid = key_validity(padding_mask)
+    unfolded, _ = layer.attention(gamma * x_hat + delta, key_valid)
+    folded = layer.attention.forward_normalised(x_hat, gamma, delta, key_valid)
+    torch.testing.assert_close(folded, unfolded, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(layer.ffn.forward_normalised(x_hat, gamma, delta), layer.ffn(gamma * x_hat + delta),
+                               atol=1e-12, rtol=1e-12)
+
+
 def test_head_width_padding_for_fused_kernels_changes_nothing():
     generator = torch.Generator().manual_seed(0)
     query, key, value = (torch.randn(2, 3, 9, 1, generator=generator, dtype=torch.float64) for _ in range(3))
@@ -120,15 +159,18 @@ def test_head_width_padding_for_fused_kernels_changes_nothing():
         torch.testing.assert_close(fast_attention(query, key, value, key_valid, head_alignment=alignment), reference)
 
 
-def test_fast_path_stores_no_attention_maps():
-    """Neither the output nor the autograd graph of the fast path holds a [B, C, T, T] tensor."""
+@pytest.mark.parametrize("kind", [None, *ATTENTION_KINDS])
+def test_fast_path_stores_no_attention_maps(kind):
+    """Neither the output nor the autograd graph of the fast path holds a [B, C, T, T] tensor, with or
+    without an attention intervention on every concept."""
     batch, windows, concepts = 2, 48, 8
     x, padding_mask = make_inputs([48, 30], concepts)
+    intervention = None if kind is None else AttentionIntervention(kind)
     for impl, expect_maps in (("fast", False), ("explicit", True)):
         model = make_model(num_concepts=concepts, attention_impl=impl).train()
         saved = []
         with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
-            out = model(x, padding_mask)
+            out = model(x, padding_mask, attention_intervention=intervention)
         assert out.attentions is None
         assert (max(saved) >= batch * concepts * windows * windows) == expect_maps
 
@@ -291,6 +333,98 @@ def test_shuffle_attention_permutes_valid_keys_reproducibly():
     assert not torch.allclose(maps[1, :, :7, :7], ref[1, :, :7, :7])
     permutation = AttentionIntervention("shuffle").key_permutation(~padding_mask)
     assert sorted(permutation[1, :7].tolist()) == list(range(7)) and permutation[1, 7:].tolist() == [7, 8, 9]
+
+
+def test_key_permutation_is_the_valid_positions_reversed_or_shuffled():
+    """Any key mask (holes too, one video without any valid key): reverse maps the i-th valid position to
+    the (L-1-i)-th; shuffle permutes the valid positions, seeded, one draw per video; padding stays put."""
+    key_valid = torch.tensor([[True] * 6, [True, False, True, True, False, True], [False] * 6,
+                              [True, True, True, False, False, False]])
+    reverse = AttentionIntervention("reverse").key_permutation(key_valid)
+    for b, valid in enumerate(key_valid):
+        positions = valid.nonzero().squeeze(1)
+        expected = torch.arange(6)
+        expected[positions] = positions.flip(0)
+        assert torch.equal(reverse[b], expected)
+    shuffles = [AttentionIntervention("shuffle", seed=seed).key_permutation(key_valid.repeat(20, 1))
+                for seed in (0, 0, 1)]
+    assert torch.equal(shuffles[0], shuffles[1]) and not torch.equal(shuffles[0], shuffles[2])
+    for b, row in enumerate(shuffles[0]):
+        valid = key_valid[b % 4]
+        assert sorted(row[valid].tolist()) == valid.nonzero().squeeze(1).tolist()
+        assert torch.equal(row[~valid], torch.arange(6)[~valid])
+    assert len({tuple(row.tolist()) for row in shuffles[0][::4]}) > 10      # a fresh draw for every video
+
+
+@pytest.mark.parametrize("variant", ["motif", "space_time", "evidence"])
+@pytest.mark.parametrize("kind", ATTENTION_KINDS)
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-6)])
+def test_interventions_on_the_fast_path_equal_the_explicit_maps(variant, kind, dtype, tolerance):
+    """The fast path edits the outputs of the chosen concepts alone; it gives the numbers of the explicit
+    [B, C, T, T] maps with the chosen maps replaced, for all concepts and for a subset, d = 1 and d = 2,
+    two layers, padding and a fully padded video."""
+    layers = 1 if variant == "evidence" else 2
+    x, padding_mask = make_inputs([17, 9, 1, 0], 10, dtype=dtype)
+    for head_dim in (1, 2):
+        fast = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=head_dim, variant=variant,
+                          dtype=dtype)
+        explicit = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=head_dim, variant=variant,
+                              dtype=dtype, attention_impl="explicit")
+        explicit.load_state_dict(fast.state_dict())
+        clean = fast(x, padding_mask).logits
+        for concepts in (None, [1, 4, 7]):
+            intervention = AttentionIntervention(kind, concepts, seed=3)
+            out_fast = fast(x, padding_mask, attention_intervention=intervention)
+            out_explicit = explicit(x, padding_mask, attention_intervention=intervention)
+            for name, value in output_tensors(out_fast).items():
+                torch.testing.assert_close(value, output_tensors(out_explicit)[name], atol=tolerance, rtol=0,
+                                           msg=f"{name}, d={head_dim}, concepts {concepts}")
+            assert (out_fast.logits - clean).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("variant", ["motif", "space_time", "evidence"])
+@pytest.mark.parametrize("impl", ["fast", "explicit"])
+def test_alternative_selections_in_one_pass_equal_separate_runs(variant, impl):
+    """selection [S, B, C] gives S·B rows, selection-major, each equal to a run with that selection alone
+    ([B, C], a different set of concepts per video), on both paths; the maps have S·B rows too."""
+    layers = 1 if variant == "evidence" else 2
+    model = make_model(num_concepts=10, num_classes=5, num_layers=layers, head_dim=2, variant=variant,
+                       attention_impl=impl)
+    x, padding_mask = make_inputs([17, 9, 1, 0], 10)
+    selection = torch.rand(3, 4, 10, generator=torch.Generator().manual_seed(0)) < 0.3
+    for kind in ATTENTION_KINDS:
+        together = model(x, padding_mask, return_attention=True,
+                         attention_intervention=AttentionIntervention(kind, seed=5, selection=selection))
+        assert together.logits.shape == (12, 5) and together.attentions[0].shape[0] == 12
+        for s in range(3):
+            # the shuffle of selection s draws rows s·B .. s·B + B - 1 of one permutation draw for S·B rows
+            alone = model(x, padding_mask, attention_intervention=AttentionIntervention(kind, seed=5,
+                                                                                      selection=selection[s]))
+            if kind != "shuffle" or s == 0:
+                for name, value in output_tensors(alone).items():
+                    torch.testing.assert_close(output_tensors(together)[name][4 * s:4 * s + 4], value, atol=1e-6,
+                                               rtol=1e-6, msg=f"{kind}, selection {s}, {name}")
+        for b in range(4):      # selection [B, C] per video = the same concepts for that video alone
+            length = max(int((~padding_mask[b]).sum()), 1)
+            if kind != "shuffle" and length > 1:
+                single = model(x[b:b + 1, :length], attention_intervention=AttentionIntervention(
+                    kind, concepts=selection[1, b].nonzero().squeeze(1).tolist()))
+                torch.testing.assert_close(together.logits[4 + b], single.logits[0], atol=1e-5, rtol=1e-5)
+
+
+def test_attention_intervention_selection_errors_name_the_shapes():
+    model = make_model(num_concepts=6)
+    x, padding_mask = make_inputs([5, 3], 6)
+    with pytest.raises(ValueError, match=r"must be bool \[B, C\] or \[S, B, C\] with B = 2, C = 6"):
+        model(x, padding_mask,
+              attention_intervention=AttentionIntervention("uniform", selection=torch.ones(2, 5).bool()))
+    with pytest.raises(ValueError, match=r"input must have B = 3 videos, got 2"):
+        model(x, padding_mask, attention_intervention=AttentionIntervention("uniform",
+                                                                            selection=torch.ones(4, 3, 6).bool()))
+    with pytest.raises(ValueError, match="either concepts"):
+        AttentionIntervention("uniform", concepts=[1], selection=torch.ones(2, 6).bool())
+    with pytest.raises(ValueError, match="bool"):
+        AttentionIntervention("uniform", selection=torch.ones(2, 6))
 
 
 def test_attention_intervention_changes_logits_and_rejects_full_variant():

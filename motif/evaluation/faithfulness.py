@@ -180,8 +180,10 @@ class _Tally:
 
 
 def _trial_groups(trials: int, chunk: EvalChunk, budget: int) -> Iterator[tuple[int, int]]:
-    """(first, count) groups of random trials so that count·b·T·C stays within ``budget``."""
-    size = max(1, budget // max(chunk.z.numel(), 1))
+    """(first, count) groups of random trials, as few as keep count·b·T·C within ``budget``, of equal size
+    (to within one)."""
+    most = max(1, budget // max(chunk.z.numel(), 1))
+    size = math.ceil(trials / math.ceil(trials / most))
     for first in range(0, trials, size):
         yield first, min(size, trials - first)
 
@@ -216,36 +218,15 @@ def faithfulness_curves(model: TemporalConceptBottleneck, chunks: Sequence[EvalC
     return rows
 
 
-@dataclass(frozen=True, eq=False)
-class PerVideoAttentionIntervention(AttentionIntervention):
-    """An ``AttentionIntervention`` on a different set of concepts per video: selection [B, C] bool.
-
-    The replacement maps are the model's own (``AttentionIntervention.apply`` on all concepts); the
-    selection then picks, per video, which concepts take them.
-    """
-
-    selection: Tensor | None = None
-
-    def apply(self, attention: Tensor, key_valid: Tensor, query_valid: Tensor) -> Tensor:
-        replaced = AttentionIntervention(kind=self.kind, concepts=None, seed=self.seed).apply(
-            attention, key_valid, query_valid)
-        return torch.where(self.selection[:, :, None, None].to(attention.device), replaced, attention)
-
-
-def _attention_sub_batches(chunk: EvalChunk, model: TemporalConceptBottleneck, budget: int) -> Iterator[slice]:
-    b, t, c = chunk.x.shape
-    size = max(1, budget // max(c * t * t * max(model.num_attention_maps, 1), 1))
-    for start in range(0, b, size):
-        yield slice(start, min(start + size, b))
-
-
-def _sub_chunk(chunk: EvalChunk, part: slice) -> EvalChunk:
-    e = chunk.explanation
-    sub_e = Explanation(**{name: getattr(e, name)[part] for name in (
-        "class_index", "relevance", "window_scores", "window_importance", "global_importance", "bias", "entropy",
-        "logit")}, tau=e.tau)
-    return EvalChunk(positions=chunk.positions[part], x=chunk.x[part], padding_mask=chunk.padding_mask[part],
-                     labels=chunk.labels[part], z=chunk.z[part], logits=chunk.logits[part], explanation=sub_e)
+def attention_selections(chunk: EvalChunk, num_concepts: int, k: int, *, trials: int, seed: int = 0,
+                         chunk_index: int = 0) -> Tensor:
+    """The concepts whose maps are replaced, [1 + trials, b, C] bool: the top-k by G (folded over views),
+    then k random concepts per video for each seeded trial."""
+    importance = fold_views(chunk.explanation.global_importance, num_concepts)
+    everything = torch.ones_like(importance, dtype=torch.bool)
+    scores = [importance] + [_rand(everything.shape, _generator(seed, 4, k, trial, chunk_index), everything.device)
+                             for trial in range(trials)]
+    return _top_k_mask(torch.stack(scores), k, everything.expand(len(scores), -1, -1))
 
 
 @torch.no_grad()
@@ -257,6 +238,10 @@ def attention_interventions(model: TemporalConceptBottleneck, chunks: Sequence[E
 
     Rows {kind, k, ranking, accuracy, agreement, prob_drop (+ ``*_std`` over random trials), trials,
     videos}. Empty for variants whose maps attention interventions cannot replace (e.g. "full": per head).
+    The top-k selection and the random trials of a chunk are S alternative selections of one model pass
+    (in groups of at most ``budget`` cells S·b·T·C): the part of the model before the first attention runs
+    once per video, and only the chosen concepts' edited outputs are computed, without any [T, T] map.
+    "shuffle" draws one permutation per video and selection (seed ``seed`` + the group's first selection).
     """
     if not model.variant_spec.attention_interventions or model.num_attention_maps == 0:
         log.info("attention interventions skipped: variant %r has no per-concept temporal maps", model.variant)
@@ -266,23 +251,22 @@ def attention_interventions(model: TemporalConceptBottleneck, chunks: Sequence[E
     for kind, k in tqdm(settings, desc="attention interventions", unit="setting", disable=None, leave=False):
         top, random = _Tally(1), _Tally(trials)
         for i, chunk in enumerate(chunks):
-            for part in _attention_sub_batches(chunk, model, budget):
-                sub = _sub_chunk(chunk, part)
-                importance = fold_views(sub.explanation.global_importance, model.num_concepts)  # per concept
-                ones = torch.ones_like(importance, dtype=torch.bool)
-                selections = [_top_k_mask(importance, k, ones)]
-                for trial in range(trials):
-                    generator = _generator(seed, 4, k, trial, i, part.start)
-                    selections.append(_top_k_mask(_rand(ones.shape, generator, ones.device), k, ones))
-                logits = torch.stack([
-                    model(sub.x, sub.padding_mask, attention_intervention=PerVideoAttentionIntervention(
-                        kind=kind, seed=seed + j, selection=selection)).logits
-                    for j, selection in enumerate(selections)])
-                top.add(sub, logits[:1])
-                random.add(sub, logits[1:])
+            selections = attention_selections(chunk, model.num_concepts, k, trials=trials, seed=seed, chunk_index=i)
+            logits = torch.cat([_intervened_logits(model, chunk, kind, selections[first:first + count], seed + first)
+                                for first, count in _trial_groups(len(selections), chunk, budget)])
+            top.add(chunk, logits[:1])
+            random.add(chunk, logits[1:])
         for ranking, tally in (("top", top), ("random", random)):
             rows.append({"kind": kind, "k": k, "ranking": ranking, **tally.row()})
     return rows
+
+
+def _intervened_logits(model: TemporalConceptBottleneck, chunk: EvalChunk, kind: str, selections: Tensor,
+                       seed: int) -> Tensor:
+    """Logits [S, b, K] with the maps of the concepts ``selections`` [S, b, C] replaced by ``kind``."""
+    intervention = AttentionIntervention(kind=kind, seed=seed, selection=selections)
+    z, _ = model.encode_concepts(chunk.x, chunk.padding_mask, attention_intervention=intervention)
+    return pooled_logits(model, z, intervention.fan_out(chunk.padding_mask)).unflatten(0, selections.shape[:2])
 
 
 @torch.no_grad()

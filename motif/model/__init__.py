@@ -17,6 +17,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "motif.model.heads": ("ConceptActivation", "NonNegativeLinear"),
     "motif.model.interventions": ("ATTENTION_KINDS", "CONCEPT_MODES", "AttentionIntervention", "ConceptIntervention"),
     "motif.model.pooling": ("key_validity", "lse_pool"),
-    "motif.model.positional": ("sinusoidal_encoding",),
+    "motif.model.positional": ("cached_sinusoidal_encoding", "sinusoidal_encoding"),
     "motif.model.variants": ("ATTENTION_IMPLEMENTATIONS", "MODEL_VARIANTS", "ModelVariant"),
 })

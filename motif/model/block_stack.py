@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterable
 from torch import Tensor, nn
 
 from motif.model.heads import ConceptActivation
-from motif.model.positional import sinusoidal_encoding
+from motif.model.positional import cached_sinusoidal_encoding
 
 if TYPE_CHECKING:
     from motif.model.interventions import AttentionIntervention
@@ -42,9 +42,10 @@ class BlockStackEncoder(nn.Module):
                 intervention: AttentionIntervention | None = None, query_valid: Tensor | None = None,
                 dropout: nn.Module | None = None) -> tuple[Tensor, list[Tensor] | None]:
         """x [B, T, C] -> (z [B, T, C], the layers' maps or None). key_valid / query_valid [B, T] bool or
-        None (every window valid); ``dropout`` acts on X + PE during training."""
+        None (every window valid); ``dropout`` acts on X + PE during training. An attention intervention
+        with S alternative selections per video gives S·B rows (``AttentionIntervention.fan_out``)."""
         padding_mask = None if query_valid is None else ~query_valid
-        h = x + sinusoidal_encoding(x.shape[1], x.shape[2], dtype=x.dtype, device=x.device)
+        h = x + cached_sinusoidal_encoding(x.shape[1], x.shape[2], dtype=x.dtype, device=x.device)
         if dropout is not None:
             h = dropout(h)
         attentions = []
@@ -52,5 +53,7 @@ class BlockStackEncoder(nn.Module):
             h, attention = layer(h, padding_mask, key_valid, impl=impl, return_attention=return_attention,
                                  attention_intervention=intervention)
             attentions.append(attention)
+            if intervention is not None and padding_mask is not None:   # the rows may be S·B now
+                padding_mask, key_valid = (intervention.fan_out(m) for m in (padding_mask, key_valid))
         z = self.concept_head(self.final_norm(h))
         return z, attentions if return_attention else None

@@ -29,7 +29,16 @@ class ConceptFFN(nn.Module):
         self.out_bias = nn.Parameter(torch.empty(num_concepts).uniform_(-out_bound, out_bound))
 
     def forward(self, y: Tensor) -> Tensor:
-        hidden = F.gelu(torch.addcmul(self.in_bias, y.unsqueeze(-1), self.in_weight))   # [B, T, C, H]
+        return self._map(y, self.in_weight, self.in_bias)
+
+    def forward_normalised(self, x_hat: Tensor, norm_weight: Tensor, norm_bias: Tensor) -> Tensor:
+        """``forward(γ·x̂ + δ)`` with the LayerNorm's affine folded into the input map:
+        W1·(γ·x̂ + δ) + b1 = (W1·γ)·x̂ + (W1·δ + b1). x̂ [B, T, C]; γ, δ [C]."""
+        return self._map(x_hat, self.in_weight * norm_weight[:, None],
+                         torch.addcmul(self.in_bias, self.in_weight, norm_bias[:, None]))
+
+    def _map(self, y: Tensor, in_weight: Tensor, in_bias: Tensor) -> Tensor:
+        hidden = F.gelu(torch.addcmul(in_bias, y.unsqueeze(-1), in_weight))   # [B, T, C, H]
         if hidden.shape[-1] == 1:
             return torch.addcmul(self.out_bias, hidden.squeeze(-1), self.out_weight.squeeze(-1))
         return (hidden * self.out_weight).sum(dim=-1) + self.out_bias
@@ -54,11 +63,27 @@ class ConceptTemporalBlock(nn.Module):
     def forward(self, x: Tensor, padding_mask: Tensor | None, key_valid: Tensor | None, *, impl: str = "fast",
                 return_attention: bool = False,
                 attention_intervention: AttentionIntervention | None = None) -> tuple[Tensor, Tensor | None]:
-        """x [B, T, C] -> (x [B, T, C], maps [B, C, T, T] or None); masks [B, T] bool or None."""
+        """x [B, T, C] -> (x [B, T, C], maps [B, C, T, T] or None); masks [B, T] bool or None. An attention
+        intervention with S alternative selections per video fans the rows out to S·B (then x and the masks
+        may already have S·B rows)."""
+        if impl == "fast" and not return_attention and attention_intervention is None:
+            return self._fast_forward(x, key_valid), None
         query_valid = None if padding_mask is None else ~padding_mask
         out, attention = self.attention(self.norm_attention(x), key_valid, impl=impl,
                                         return_attention=return_attention, intervention=attention_intervention,
                                         query_valid=query_valid)
+        if attention_intervention is not None:
+            x = attention_intervention.fan_out(x)
         x = x + self.dropout(out)
         x = x + self.dropout(self.ffn(self.norm_ffn(x)))
         return x, attention
+
+    def _fast_forward(self, x: Tensor, key_valid: Tensor | None) -> Tensor:
+        """The same layer with both LayerNorms' affines folded into the per-concept maps (fewer passes over
+        [B, T, C]; ``ConceptTemporalAttention.folded_coefficients``, ``ConceptFFN.forward_normalised``)."""
+        norm = self.norm_attention
+        x_hat = F.layer_norm(x, norm.normalized_shape, eps=norm.eps)
+        x = x + self.dropout(self.attention.forward_normalised(x_hat, norm.weight, norm.bias, key_valid))
+        norm = self.norm_ffn
+        x_hat = F.layer_norm(x, norm.normalized_shape, eps=norm.eps)
+        return x + self.dropout(self.ffn.forward_normalised(x_hat, norm.weight, norm.bias))

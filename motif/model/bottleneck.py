@@ -121,16 +121,14 @@ class TemporalConceptBottleneck(nn.Module):
         the raw evidence max(0, a)/σ = max(0, X + μ/σ) and stores μ/σ; the block variants read X only."""
         self.encoder.set_input_statistics(mean, std)
 
-    def _check_inputs(self, x: Tensor, padding_mask: Tensor | None) -> Tensor | None:
+    def _check_inputs(self, x: Tensor, padding_mask: Tensor | None) -> None:
+        """Shapes only: nothing here reads tensor values (no host-device synchronisation)."""
         if x.dim() != 3 or x.shape[-1] != self.num_concepts or x.shape[1] < 1:
             raise ValueError(f"bottleneck input must be [B, T, C] with T >= 1 and C = {self.num_concepts} "
                              f"(num_concepts), got {list(x.shape)}")
-        if padding_mask is None:
-            return None
-        if padding_mask.shape != x.shape[:2] or padding_mask.dtype != torch.bool:
+        if padding_mask is not None and (padding_mask.shape != x.shape[:2] or padding_mask.dtype != torch.bool):
             raise ValueError(f"padding_mask must be bool [B, T] = {list(x.shape[:2])} (True = padding), got "
                              f"{padding_mask.dtype} {list(padding_mask.shape)}")
-        return padding_mask if bool(padding_mask.any()) else None
 
     @torch.no_grad()
     def clamp_classifier_(self) -> None:
@@ -140,7 +138,10 @@ class TemporalConceptBottleneck(nn.Module):
     def encode_concepts(self, x: Tensor, padding_mask: Tensor | None = None, *, return_attention: bool = False,
                         attention_intervention: AttentionIntervention | None = None
                         ) -> tuple[Tensor, list[Tensor] | None]:
-        """x [B, T, C] -> (z [B, T, C·V] before masking, per-layer maps or None); mask [B, T] bool or None."""
+        """x [B, T, C] -> (z [B, T, C·V] before masking, per-layer maps or None); mask [B, T] bool or None.
+
+        An attention intervention with S alternative selections per video gives S·B rows
+        (``AttentionIntervention.fan_out``)."""
         key_valid = None if padding_mask is None else key_validity(padding_mask)
         impl = "explicit" if return_attention else self.attention_impl
         return self.encoder(x, key_valid, impl=impl, return_attention=return_attention,
@@ -165,13 +166,17 @@ class TemporalConceptBottleneck(nn.Module):
     def forward(self, x: Tensor, padding_mask: Tensor | None = None, *, return_attention: bool = False,
                 concept_intervention: ConceptIntervention | None = None,
                 attention_intervention: AttentionIntervention | None = None) -> BottleneckOutput:
-        """x [B, T, C] standardised concept activations; padding_mask [B, T] bool (True = padding)."""
-        mask = self._check_inputs(x, padding_mask)
-        z, attentions = self.encode_concepts(x, mask, return_attention=return_attention,
+        """x [B, T, C] standardised concept activations; padding_mask [B, T] bool (True = padding).
+
+        The outputs have S·B rows under an attention intervention with S alternative selections per video."""
+        self._check_inputs(x, padding_mask)
+        z, attentions = self.encode_concepts(x, padding_mask, return_attention=return_attention,
                                              attention_intervention=attention_intervention)
+        if attention_intervention is not None and padding_mask is not None:
+            padding_mask = attention_intervention.fan_out(padding_mask)
         if concept_intervention is not None:
-            z = concept_intervention.apply(z, mask, views=self.num_views)
-        return self.readout(z, mask, attentions)
+            z = concept_intervention.apply(z, padding_mask, views=self.num_views)
+        return self.readout(z, padding_mask, attentions)
 
 
 def _move_legacy_encoder_keys(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:

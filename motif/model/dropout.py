@@ -10,11 +10,14 @@ where i = t·R + r indexes the sample's elements in [T, R] order (R = product of
 module is the KeyedDropout's position in the model and call counts its uses within one forward pass.
 The mask therefore does not depend on the other samples of the batch, the padded length, the rank
 layout or any global RNG state. Kept elements are scaled by 1 / (1 - p), as in ``nn.Dropout``.
-Without keys a KeyedDropout is ``nn.Dropout`` (global RNG).
+Without keys a KeyedDropout is ``nn.Dropout`` (global RNG). The per-element hashes run on int32
+tensors holding the same 32 bits (``hash32_int32``): half the memory traffic of int64, same masks.
 """
 
 from __future__ import annotations
 
+import math
+import struct
 import zlib
 from contextlib import contextmanager
 from typing import Iterator, Sequence
@@ -25,14 +28,29 @@ from torch import Tensor, nn
 _MASK32 = 0xFFFFFFFF
 
 
-def hash32(x: Tensor) -> Tensor:
-    """A bijective 32-bit integer mix of int64 tensors holding values in [0, 2^32); every product
-    stays below 2^63, so nothing overflows."""
+def hash32(x: Tensor | int) -> Tensor | int:
+    """A bijective 32-bit integer mix of int64 tensors (or Python ints) holding values in [0, 2^32); every
+    product stays below 2^63, so nothing overflows."""
     x = x & _MASK32
     x = ((x ^ (x >> 16)) * 0x7FEB352D) & _MASK32
     x = ((x ^ (x >> 15)) * 0x2C1B3C6D) & _MASK32
     x = ((x ^ (x >> 16)) * 0x297A2D39) & _MASK32
     return x ^ (x >> 16)
+
+
+def hash32_int32(x: Tensor) -> Tensor:
+    """``hash32`` on int32 tensors that hold the 32 bits of its uint32 values: products wrap modulo 2^32
+    as the masked int64 products do, and right shifts are made logical by masking the sign bits."""
+    x = (x ^ ((x >> 16) & 0xFFFF)) * 0x7FEB352D
+    x = (x ^ ((x >> 15) & 0x1FFFF)) * 0x2C1B3C6D
+    x = (x ^ ((x >> 16) & 0xFFFF)) * 0x297A2D39
+    return x ^ ((x >> 16) & 0xFFFF)
+
+
+def as_int32_bits(x: Tensor) -> Tensor:
+    """int64 values in [0, 2^32) -> int32 tensors holding the same 32 bits."""
+    x = x & _MASK32
+    return (x - ((x >> 31) << 32)).to(torch.int32)
 
 
 def sample_keys(names: Sequence[str], *salts: int) -> Tensor:
@@ -58,13 +76,19 @@ class KeyedDropout(nn.Dropout):
             return super().forward(x)
         if x.shape[0] != self.keys.shape[0]:
             raise ValueError(f"dropout keys are set for {self.keys.shape[0]} samples, the input has {x.shape[0]}")
-        stream = hash32(self.keys.to(x.device) ^ hash32(torch.tensor(self.salt * 65536 + self.calls,
-                                                                      device=x.device)))
+        elements = x[0].numel()
+        if elements >= 2 ** 31:
+            raise ValueError(f"KeyedDropout: {elements} elements per sample; the element index must fit 31 bits")
+        # the call's salt is hashed on the host: no scalar tensor is copied to the device on every call
+        stream = hash32(self.keys.to(x.device) ^ hash32(self.salt * 65536 + self.calls))
         self.calls += 1
-        index = torch.arange(x[0].numel(), device=x.device, dtype=torch.int64)
-        bits = hash32(hash32(index[None, :] ^ stream[:, None]) ^ hash32(stream[:, None] + 0x9E3779B9))
-        keep = ((bits >> 8).to(torch.float32) / float(1 << 24)) >= self.p
-        return x * keep.view_as(x).to(x.dtype) / (1.0 - self.p)
+        index = torch.arange(elements, device=x.device, dtype=torch.int32)
+        salted = as_int32_bits(hash32(stream + 0x9E3779B9))[:, None]
+        bits = hash32_int32(hash32_int32(index[None, :] ^ as_int32_bits(stream)[:, None]) ^ salted)
+        # u = (bits >> 8) / 2^24 >= p (in float32) <=> the 24-bit integer (bits >> 8) >= ceil(float32(p)·2^24)
+        threshold = math.ceil(struct.unpack("f", struct.pack("f", self.p))[0] * (1 << 24))
+        keep = ((bits >> 8) & 0xFFFFFF) >= threshold
+        return torch.where(keep.view_as(x), x / (1.0 - self.p), 0.0)
 
 
 @contextmanager

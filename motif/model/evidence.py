@@ -175,6 +175,29 @@ class EvidencePooling(nn.Module):
         """
         return (values.sum(dim=1, keepdim=True) / valid.sum(dim=1, keepdim=True).clamp_min(1.0)).detach()
 
+    def _pool(self, view: str, values: Tensor, weights: Tensor, kernel: Tensor) -> Tensor:
+        """The view's pooled values [B, T, C] = Σ_u A[c,t,u] values[u] for the fast path: values, weights (the key
+        mask) [B, T, C], kernel [C, D+1]."""
+        if view == "before":
+            numerator, denominator = self._pool_before(values, weights, kernel)
+        else:
+            numerator, denominator = self._pool_before(values.flip(1), weights.flip(1), kernel)
+            numerator, denominator = numerator.flip(1), denominator.flip(1)
+        return numerator / denominator.clamp_min(torch.finfo(values.dtype).tiny)
+
+    def _intervene(self, view: str, kernel: Tensor, intervention: AttentionIntervention, pooled: Tensor,
+                   values: Tensor, key_valid: Tensor, query_valid: Tensor) -> Tensor:
+        """``pooled`` [B, T, C] with the view's maps of the intervention's chosen concepts replaced (those alone)."""
+
+        def attend(videos: Tensor, concepts: Tensor, chosen: Tensor) -> Tensor:
+            # the N chosen (video, concept) series side by side as N concepts of one video: [1, T, N]
+            weights = key_valid[videos].T[None].to(chosen.dtype)
+            return self._pool(view, chosen.T[None], weights, kernel[concepts])[0].T
+
+        edited = intervention.apply_to_outputs(pooled.transpose(1, 2), values.transpose(1, 2), key_valid, query_valid,
+                                               attend)
+        return edited.transpose(1, 2)
+
     def forward(self, x: Tensor, key_valid: Tensor | None, *, impl: str = "fast", return_attention: bool = False,
                 intervention: AttentionIntervention | None = None, query_valid: Tensor | None = None,
                 dropout: nn.Module | None = None) -> tuple[Tensor, list[Tensor] | None]:
@@ -194,23 +217,25 @@ class EvidencePooling(nn.Module):
         if self.num_views > 1:
             valid = key_valid[:, :, None].to(e.dtype)
             values = e * valid
-            if impl == "fast" and not return_attention and intervention is None:
+            if impl == "fast" and not return_attention:
+                weights = valid.expand_as(values)
                 reference = self._reference(values, valid)
                 centred = (e - reference) * valid
-                kernel = self.kernel()
-                for view, k in zip(self.views[1:], kernel):
-                    if view == "before":
-                        numerator, denominator = self._pool_before(centred, valid.expand_as(values), k)
-                    else:
-                        numerator, denominator = self._pool_before(centred.flip(1), valid.expand_as(values).flip(1), k)
-                        numerator, denominator = numerator.flip(1), denominator.flip(1)
-                    views.append(reference + numerator / denominator.clamp_min(torch.finfo(e.dtype).tiny))
+                for view, kernel in zip(self.views[1:], self.kernel()):
+                    pooled = reference + self._pool(view, centred, weights, kernel)
+                    if intervention is not None:
+                        pooled = self._intervene(view, kernel, intervention, pooled, values, key_valid,
+                                                 key_valid if query_valid is None else query_valid)
+                    views.append(pooled)
             else:
                 maps = self.attention_maps(key_valid, num_windows)
                 if intervention is not None:
                     queries = key_valid if query_valid is None else query_valid
                     maps = [intervention.apply(m, key_valid, queries) for m in maps]
+                    values = intervention.fan_out(values)
                 views += [torch.einsum("bctu,buc->btc", m, values) for m in maps]
+        if intervention is not None:
+            views[0] = intervention.fan_out(e)
         s = torch.stack(views, dim=2)                                              # [B, T, V, C]
         z = F.relu(s * self.scale() - self.threshold())
         return z.flatten(2), maps if return_attention else None

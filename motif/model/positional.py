@@ -23,3 +23,22 @@ def sinusoidal_encoding(num_windows: int, channels: int, *, dtype: torch.dtype =
     angle = position * frequency
     encoding = torch.where(index % 2 == 0, angle.sin(), angle.cos())
     return encoding.to(device=device, dtype=dtype)
+
+
+_TABLES: dict[tuple[int, torch.device, torch.dtype], Tensor] = {}
+
+
+def cached_sinusoidal_encoding(num_windows: int, channels: int, *, dtype: torch.dtype,
+                               device: torch.device) -> Tensor:
+    """``sinusoidal_encoding(num_windows, channels)`` on ``device`` in ``dtype``, from a cache: [T, C], read-only.
+
+    Row t of the encoding does not depend on T, so each (C, device, dtype) keeps one table and
+    returns its first T rows; the table is recomputed (at the next power of two >= T) only when a
+    longer video comes, so a forward pass neither recomputes it in float64 nor copies it to the device.
+    """
+    key = (channels, torch.device(device), dtype)
+    table = _TABLES.get(key)
+    if table is None or table.shape[0] < num_windows:
+        capacity = 1 << max(num_windows - 1, 0).bit_length()
+        table = _TABLES[key] = sinusoidal_encoding(capacity, channels, dtype=dtype, device=device)
+    return table[:num_windows]

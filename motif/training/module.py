@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytorch_lightning as pl
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
+from motif.config import L1_MODES, PRECISIONS
 from motif.errors import MotifError
 from motif.model import BottleneckOutput, TemporalConceptBottleneck
 from motif.model.dropout import dropout_keys, sample_keys
@@ -18,7 +20,7 @@ from motif.training.resume import rng_states, set_rng_states
 
 
 SELECTION_LOSS_WEIGHT = 1e-4  # far below one validation video's share of accuracy: a pure tie-breaker
-L1_MODES = ("penalty", "proximal")
+FINITE_CHECK_EVERY = 50       # training steps between checks that the loss stayed finite (one host sync each)
 
 
 def motif_loss(out: BottleneckOutput, labels: Tensor, padding_mask: Tensor, classifier_weight: Tensor, *,
@@ -48,7 +50,10 @@ def motif_loss(out: BottleneckOutput, labels: Tensor, padding_mask: Tensor, clas
 
 def batch_totals(labels: Tensor, padding_mask: Tensor, num_concepts: int, class_weights: Tensor | None) -> Tensor:
     """[Σ_i w_{y_i} (the CE normaliser), number of valid (t, c) cells] of a batch, float64."""
-    weight_sum = class_weights[labels].sum() if class_weights is not None else labels.new_tensor(labels.numel())
+    if class_weights is not None:
+        weight_sum = class_weights[labels].sum()
+    else:  # a fill, not a copy of a host scalar (which would wait for the device)
+        weight_sum = torch.full((), labels.numel(), dtype=torch.float64, device=labels.device)
     cells = (~padding_mask).sum() * num_concepts
     return torch.stack([weight_sum.double(), cells.double()])
 
@@ -76,6 +81,14 @@ class NonFiniteLossError(MotifError, FloatingPointError):
     """The training loss became NaN or inf; the message names the epoch, step and videos."""
 
 
+def to_device(tensor: Tensor, device: torch.device) -> Tensor:
+    """``tensor`` on ``device``. A host tensor bound for a CUDA device is copied from pinned memory without
+    blocking the host (the copy is ordered on the device's stream before any use of the result)."""
+    if device.type != "cuda" or tensor.device.type != "cpu":
+        return tensor.to(device)
+    return (tensor if tensor.is_pinned() else tensor.pin_memory()).to(device, non_blocking=True)
+
+
 def class_weights_from_labels(labels: list[int], num_classes: int) -> Tensor:
     """weight_k = max_count / count_k (classes absent from training get weight 0)."""
     counts = torch.bincount(torch.tensor(labels, dtype=torch.long), minlength=num_classes).float()
@@ -98,16 +111,26 @@ class MotifModule(pl.LightningModule):
     Exact under resume and DDP: dropout masks are keyed by (seed, epoch, video id) (``KeyedDropout``),
     the loss of a process's share of a global batch is normalised by the global batch's totals, and
     the global RNG states travel in the Lightning checkpoint. A non-finite loss on any process stops
-    training on all of them with ``NonFiniteLossError``.
+    training on all of them with ``NonFiniteLossError``: each step records the first non-finite loss on
+    the device, and every ``FINITE_CHECK_EVERY`` steps and at the last batch of each epoch (before
+    validation and checkpoints) one check reads it, so a training step never waits for the device.
+
+    precision "bf16" runs the bottleneck under bfloat16 autocast (its outputs are cast back to float32
+    for the loss); ``compile`` compiles the bottleneck with ``torch.compile`` (state dict unchanged).
     """
 
-    def __init__(self, model_kwargs: dict, optim: dict, class_weights: list[float] | None = None, seed: int = 0):
+    def __init__(self, model_kwargs: dict, optim: dict, class_weights: list[float] | None = None, seed: int = 0,
+                 precision: str = "32", compile: bool = False):
         super().__init__()
-        self.seed = seed
+        if precision not in PRECISIONS:
+            raise ValueError(f"model.precision must be one of {PRECISIONS.names}, got {precision!r}")
+        self.seed, self.bottleneck_precision = seed, precision
         self.save_hyperparameters()
         self.model = TemporalConceptBottleneck(**model_kwargs)
         if optim["l1_mode"] not in L1_MODES:
-            raise ValueError(f"optim.l1_mode must be one of {L1_MODES}, got {optim['l1_mode']!r}")
+            raise ValueError(f"optim.l1_mode must be one of {L1_MODES.names}, got {optim['l1_mode']!r}")
+        if compile:
+            self.model.compile()
         self.optim = optim
         weights = torch.tensor(class_weights) if class_weights is not None else None
         self.register_buffer("class_weights", weights, persistent=False)
@@ -120,10 +143,17 @@ class MotifModule(pl.LightningModule):
             "test_acc_top5": MulticlassAccuracy(k, top_k=top5, average="micro"),
         })
         self._epoch_start = 0.0
-        self._epoch_windows = 0
+        self._epoch_windows: Tensor | int = 0
+        self._first_nonfinite: tuple[Tensor, Tensor] | None = None   # (global step or -1, loss) on the device
+        self._unchecked_videos: dict[int, list[str]] = {}            # step -> its videos, since the last check
 
     def forward(self, batch: SequenceBatch, **kwargs) -> BottleneckOutput:
-        return self.model(batch.concepts, batch.padding_mask, **kwargs)
+        if self.bottleneck_precision == "32":
+            return self.model(batch.concepts, batch.padding_mask, **kwargs)
+        with torch.autocast(device_type=batch.concepts.device.type, dtype=torch.bfloat16):
+            out = self.model(batch.concepts, batch.padding_mask, **kwargs)
+        return dataclasses.replace(out, concepts=out.concepts.float(), window_logits=out.window_logits.float(),
+                                   logits=out.logits.float(), pooled_concepts=out.pooled_concepts.float())
 
     def _loss(self, batch: SequenceBatch, out: BottleneckOutput, totals: Tensor | None = None) -> dict[str, Tensor]:
         return motif_loss(out, batch.labels, batch.padding_mask, self.model.classifier.weight,
@@ -132,16 +162,29 @@ class MotifModule(pl.LightningModule):
                           sparsity_weight=self.optim["sparsity_weight"],
                           totals=totals)
 
-    def _check_finite(self, loss: Tensor, batch: SequenceBatch) -> None:
-        """Raise NonFiniteLossError on every process as soon as the loss of any process is not finite."""
-        bad = not bool(torch.isfinite(loss))
+    def _record_finite(self, loss: Tensor, batch: SequenceBatch) -> None:
+        """Remember on the device the step and value of the first non-finite loss (no host sync)."""
+        loss = loss.detach()
+        if self._first_nonfinite is None:
+            self._first_nonfinite = (torch.full((), -1, dtype=torch.long, device=loss.device), torch.zeros_like(loss))
+        step, value = self._first_nonfinite
+        first = (step < 0) & ~torch.isfinite(loss)
+        self._first_nonfinite = (torch.where(first, self.global_step, step), torch.where(first, loss, value))
+        self._unchecked_videos[self.global_step] = batch.video_ids[:8]
+
+    def _check_finite(self) -> None:
+        """Raise NonFiniteLossError on every process if the loss of any process was not finite since the last
+        check, naming the first such step and its videos."""
+        step = -1 if self._first_nonfinite is None else int(self._first_nonfinite[0])
+        bad = step >= 0
         if self.trainer.strategy.reduce_boolean_decision(bad, all=False):
-            where = f"videos {', '.join(batch.video_ids[:8])}" if bad else "another process's batch"
-            value = float(loss.detach()) if bad else "non-finite"
+            where = f"videos {', '.join(self._unchecked_videos[step])}" if bad else "another process's batch"
+            value = float(self._first_nonfinite[1]) if bad else "non-finite"
             raise NonFiniteLossError(
                 f"The training loss became {value} at epoch {self.current_epoch}, "
-                f"step {self.global_step} ({where}); training stopped. Lower optim.lr or check these inputs; "
-                f"the checkpoints of the last finished epoch are kept.")
+                f"step {step if bad else self.global_step} ({where}); training stopped. Lower optim.lr or check "
+                f"these inputs; the checkpoints of the last finished epoch are kept.")
+        self._unchecked_videos.clear()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["rng_states"] = rng_states()
@@ -159,15 +202,20 @@ class MotifModule(pl.LightningModule):
         if world > 1:  # DDP averages the processes' gradients: dividing by global totals / world makes the
             # average of the shares the single-process loss
             totals = self.trainer.strategy.reduce(totals, reduce_op="sum") / world
-        with dropout_keys(self.model, sample_keys(batch.video_ids, self.seed, self.current_epoch)):
+        keys = to_device(sample_keys(batch.video_ids, self.seed, self.current_epoch), self.device)
+        with dropout_keys(self.model, keys):
             out = self(batch)
         losses = self._loss(batch, out, totals)
-        self._check_finite(losses["loss"], batch)
+        self._record_finite(losses["loss"], batch)
         bs = batch.labels.shape[0]
-        self._epoch_windows += int((~batch.padding_mask).sum())
+        self._epoch_windows = self._epoch_windows + (~batch.padding_mask).sum()   # a device tensor: read at epoch end
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=False, on_epoch=True, batch_size=bs,
                       sync_dist=True)
         return losses["loss"]
+
+    def on_train_batch_end(self, outputs, batch: SequenceBatch, batch_idx: int) -> None:
+        if (batch_idx + 1) % FINITE_CHECK_EVERY == 0 or self.trainer.is_last_batch:
+            self._check_finite()
 
     def on_train_epoch_end(self) -> None:
         seconds = max(time.perf_counter() - self._epoch_start, 1e-9)
@@ -212,4 +260,5 @@ class MotifModule(pl.LightningModule):
         return torch.optim.AdamW(self.model.parameters(), lr=self.optim["lr"], weight_decay=self.optim["weight_decay"])
 
     def transfer_batch_to_device(self, batch: SequenceBatch, device: torch.device, dataloader_idx: int) -> SequenceBatch:
-        return batch.to(device)
+        return SequenceBatch(to_device(batch.concepts, device), to_device(batch.padding_mask, device),
+                             to_device(batch.labels, device), batch.video_ids)
