@@ -27,7 +27,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from motif.explain.faithfulness import (ATTENTION_KS, EvalChunk, _Tally, attention_interventions, attention_selections,
+from motif.evaluation.faithfulness import (ATTENTION_KS, EvalChunk, _Tally, attention_interventions, attention_selections,
                                         prepare_chunks)
 from motif.model import AttentionIntervention, Explanation, TemporalConceptBottleneck
 
@@ -39,8 +39,8 @@ def make_task(videos: int, concepts: int, classes: int, min_windows: int, max_wi
     torch.manual_seed(seed)
     model = TemporalConceptBottleneck(concepts, classes).eval()
     with torch.no_grad():
-        model.layers[0].attention.logit_scale.uniform_(-1.0, 1.0)
-        model.concept_head.shift.uniform_(-1.0, 1.0)
+        model.encoder.layers[0].attention.logit_scale.uniform_(-1.0, 1.0)
+        model.encoder.concept_head.shift.uniform_(-1.0, 1.0)
     generator = torch.Generator().manual_seed(seed)
     lengths = torch.randint(min_windows, max_windows + 1, (videos,), generator=generator).tolist()
     sequences = [torch.randn(t, concepts, generator=generator) for t in lengths]

@@ -40,7 +40,7 @@ from motif.cache import EmbeddingCache, extract_embeddings
 from motif.data import VideoRecord
 from motif.data.windows import VideoWindowSettings
 from motif.model import TemporalConceptBottleneck
-from motif.training.data import SequenceBatch
+from motif.sequences import SequenceBatch
 from motif.training.module import MotifModule
 from motif.video.write import write_video
 

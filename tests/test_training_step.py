@@ -11,9 +11,9 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.data import DataLoader
 
 import motif.training.module as module_file
-from motif.cache.sources import ConceptSequence
+from motif.sequences import ConceptSequence
 from motif.model.dropout import KeyedDropout, as_int32_bits, hash32, hash32_int32, sample_keys
-from motif.training.data import SequenceDataset, collate_sequences
+from motif.sequences import SequenceDataset, collate_sequences
 from motif.training.module import MotifModule, NonFiniteLossError
 
 pytestmark = pytest.mark.usefixtures("single_thread")
