@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: $(STAMP)
+	$(PY) -m ruff check motif tools tests benchmarks
 	WANDB_MODE=offline $(PY) -m pytest -q
 
 WORLD := data/synthetic/world

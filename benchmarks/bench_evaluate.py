@@ -27,8 +27,14 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from motif.evaluation.faithfulness import (ATTENTION_KS, EvalChunk, _Tally, attention_interventions, attention_selections,
-                                        prepare_chunks)
+from motif.evaluation.faithfulness import (
+    ATTENTION_KS,
+    EvalChunk,
+    _Tally,
+    attention_interventions,
+    attention_selections,
+    prepare_chunks,
+)
 from motif.model import AttentionIntervention, Explanation, TemporalConceptBottleneck
 
 KINDS = ("identity", "uniform", "reverse", "shuffle")

@@ -27,8 +27,8 @@ from meters import timed
 from motif.backbone import load_backbone
 from motif.cache import EmbeddingCache, extract_embeddings, iter_video_embeddings
 from motif.data import VideoRecord
-from motif.video.settings import VideoWindowSettings
 from motif.video import open_video
+from motif.video.settings import VideoWindowSettings
 
 DEFAULT_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "videos"
 

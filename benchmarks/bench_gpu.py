@@ -32,13 +32,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from bench_extract import prepared_frames
 from bench_model import make_batch
+from motif.data.windows import VideoWindowSettings
+
 from motif.backbone import load_backbone
 from motif.cache import EmbeddingCache, extract_embeddings
 from motif.data import VideoRecord
-from motif.data.windows import VideoWindowSettings
 from motif.model import TemporalConceptBottleneck
 from motif.sequences import SequenceBatch
 from motif.training.module import MotifModule

@@ -41,9 +41,9 @@ from motif.config import load_config
 from motif.evaluation import evaluate_run
 from motif.evaluation.evaluate import json_safe
 from motif.evaluation.test_sets import ground_truth_from_world, load_test_set
-from motif.sequences.prepare import prepare_sequences
 from motif.logs import configure_logging
 from motif.model.variants import MODEL_VARIANTS
+from motif.sequences.prepare import prepare_sequences
 from motif.training.experiment import train_and_evaluate
 from motif.world.order_task import make_order_task, order_oracle_accuracy, position_rule_accuracy
 

@@ -26,7 +26,6 @@ import os
 import statistics
 import subprocess
 import sys
-
 import types
 
 import torch

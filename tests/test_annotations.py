@@ -8,10 +8,26 @@ from pathlib import Path
 
 import pytest
 
-from motif.data import (BREAKFAST_FOLDS, AnnotationError, DatasetSplits, DuplicateEntryError,
-                        SplitFileNotFoundError, UnknownClassError, VideoRecord, camel_case_to_words,
-                        carve_validation, humanize_class_name, load_breakfast, load_dataset, load_folder_dataset,
-                        load_hmdb51, load_ssv2, load_ucf101, strip_template_brackets, underscores_to_words)
+from motif.data import (
+    BREAKFAST_FOLDS,
+    AnnotationError,
+    DatasetSplits,
+    DuplicateEntryError,
+    SplitFileNotFoundError,
+    UnknownClassError,
+    VideoRecord,
+    camel_case_to_words,
+    carve_validation,
+    humanize_class_name,
+    load_breakfast,
+    load_dataset,
+    load_folder_dataset,
+    load_hmdb51,
+    load_ssv2,
+    load_ucf101,
+    strip_template_brackets,
+    underscores_to_words,
+)
 
 
 def write(path: Path, text: str) -> Path:

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from helpers_tools import load_tool
-from motif.evaluation.comparison import (RunExplanation, comparison_figure, explain_against_truth,
-                                         explain_runs_on_video)
+from motif.evaluation.comparison import RunExplanation, comparison_figure, explain_against_truth, explain_runs_on_video
 from motif.evaluation.test_sets import RunDirectoryError
 from motif.model import TemporalConceptBottleneck, explain, fold_views
 from motif.model.variants import MODEL_VARIANTS
@@ -56,7 +55,8 @@ def test_explanation_folds_views_and_measures_the_share_of_absent_concepts(varia
 
 def test_comparison_figure_has_a_row_per_run_and_marks_absent_concepts(tmp_path):
     rows = [RunExplanation(run=f"runs/{variant}", model_name=MODEL_VARIANTS[variant].display_name,
-                           concept_names=CONCEPTS, class_names=CLASSES, label=0, predicted=k, global_importance=np.array([0.5, -0.2, 0.1, 0.0]),
+                           concept_names=CONCEPTS, class_names=CLASSES, label=0, predicted=k,
+                           global_importance=np.array([0.5, -0.2, 0.1, 0.0]),
                            activations=np.random.default_rng(k).random((6, 4)), visible=np.eye(6, 4, dtype=bool),
                            absent=np.array([False, False, False, True]), absent_share=0.25,
                            spans=_video().spans.numpy())
@@ -77,7 +77,8 @@ def test_a_missing_run_is_a_run_directory_error(tmp_path):
 
 
 def test_tool_reports_a_missing_run_in_one_line(tmp_path, capsys):
-    assert load_tool("compare_explanations").main(["--runs", str(tmp_path / "nope"), "--video", "v1", "--out", str(tmp_path / "c.png")]) == 2
+    arguments = ["--runs", str(tmp_path / "nope"), "--video", "v1", "--out", str(tmp_path / "c.png")]
+    assert load_tool("compare_explanations").main(arguments) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "config.yaml does not exist" in error and error.count("\n") == 1
 

@@ -20,17 +20,16 @@ import yaml
 
 from motif.concepts import ConceptBank
 from motif.config import ConfigError, load_config
+from motif.data import load_configured_dataset
+from motif.discovery.frames import choose_frames, representative_frames
+from motif.discovery.phrases import collect_candidates, merge_near_duplicates, normalize_phrase
+from motif.discovery.pipeline import DiscoveryError, discover
+from motif.discovery.proposer import AnswerError, parse_concepts, propose_for_dataset, sample_videos
+from motif.discovery.selection import activation_correlation, class_contrast, detection_scores, select_concepts
+from motif.video import write_video
 from motif.world.config import WorldConfig
 from motif.world.generate import generate_world
 from motif.world.vocabulary import WORLD_CLASSES, WORLD_CONCEPTS
-from motif.discovery.frames import choose_frames, representative_frames
-from motif.discovery.phrases import collect_candidates, merge_near_duplicates, normalize_phrase
-from motif.discovery.proposer import AnswerError, parse_concepts, propose_for_dataset, sample_videos
-from motif.discovery.pipeline import DiscoveryError, discover
-from motif.discovery.selection import (activation_correlation, class_contrast, detection_scores,
-                                       select_concepts)
-from motif.data import load_configured_dataset
-from motif.video import write_video
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = REPO / "tests" / "helpers_vlm_server.py"

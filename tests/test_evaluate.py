@@ -14,15 +14,22 @@ import torch
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
 from helpers_tools import load_tool
-from motif.evaluation import (GroundTruth, attention_interventions, evaluate_run, faithfulness_curves, prepare_chunks,
-                              summarise_splits, write_evaluation)
-from motif.model.corrections import apply_cell_edits, corrective_edits
+from motif.evaluation import (
+    GroundTruth,
+    attention_interventions,
+    evaluate_run,
+    faithfulness_curves,
+    prepare_chunks,
+    summarise_splits,
+    write_evaluation,
+)
 from motif.evaluation.evaluate import json_safe
-from motif.sequences import ConceptSequence
 from motif.evaluation.faithfulness import edited_logits, selection_masks
 from motif.evaluation.metrics import classifier_sparsity, concept_recovery, temporal_localisation
-from motif.stats import roc_auc_per_column
 from motif.model import AttentionIntervention, ConceptIntervention, TemporalConceptBottleneck
+from motif.model.corrections import apply_cell_edits, corrective_edits
+from motif.sequences import ConceptSequence
+from motif.stats import roc_auc_per_column
 
 REPO = Path(__file__).resolve().parents[1]
 

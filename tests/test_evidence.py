@@ -10,8 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from motif.model import (AttentionIntervention, ConceptIntervention, TemporalConceptBottleneck, explain,
-                         fold_views)
+from motif.model import AttentionIntervention, ConceptIntervention, TemporalConceptBottleneck, explain, fold_views
 
 C, K = 5, 3
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from motif.config import load_config
 from motif.checkpoint import load_motif_checkpoint
+from motif.config import load_config
 from motif.sequences.prepare import prepare_sequences
 from motif.training.experiment import train_and_evaluate
 

@@ -13,10 +13,16 @@ import torch
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, save_video_checkpoint, spans_of
 from helpers_tools import load_tool
-from motif.plots.colours import COLOUR_WORDS, PALETTE, concept_colours, signed_term
-from motif.explain import (ExplanationError, InterventionSyntaxError, explain_sequence, parse_intervention,
-                           parse_interventions, write_explanation)
+from motif.explain import (
+    ExplanationError,
+    InterventionSyntaxError,
+    explain_sequence,
+    parse_intervention,
+    parse_interventions,
+    write_explanation,
+)
 from motif.model import AttentionIntervention, ConceptIntervention
+from motif.plots.colours import COLOUR_WORDS, PALETTE, concept_colours, signed_term
 
 
 @pytest.fixture(scope="module")
@@ -291,9 +297,9 @@ def test_explain_tool_reports_a_bad_video_clearly(video_checkpoint, tmp_path, ca
 
 def test_explain_video_reads_the_embedding_cache(video_checkpoint):
     from motif.cache import EmbeddingCache
+    from motif.checkpoint import load_motif_checkpoint
     from motif.concepts import concept_activations
     from motif.explain import explain_video
-    from motif.checkpoint import load_motif_checkpoint
 
     ckpt = load_motif_checkpoint(video_checkpoint["ckpt"])
     cache = EmbeddingCache.for_backbone(video_checkpoint["folder"] / "cache", video_checkpoint["backbone"], ckpt.video)

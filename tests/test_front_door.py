@@ -16,8 +16,16 @@ from helpers_explain import CLASS_NAMES, marked_task, save_video_checkpoint
 from motif.checkpoint import CheckpointError, save_motif_checkpoint
 from motif.concepts import ConceptStandardizer
 from motif.explain import ExplanationError
-from motif.video import (EmptyVideoError, FrameArray, InvalidFpsError, VideoError, VideoNotFoundError, WindowPlan,
-                         open_video, write_video)
+from motif.video import (
+    EmptyVideoError,
+    FrameArray,
+    InvalidFpsError,
+    VideoError,
+    VideoNotFoundError,
+    WindowPlan,
+    open_video,
+    write_video,
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,13 @@ import pytest
 import torch
 
 from motif.evaluation.faithfulness import prepare_chunks
-from motif.evaluation.meaning import (absent_concept_importance, concepts_not_following_evidence,
-                                   identical_windows_deviation, meaning_metrics, zero_evidence_max_activation)
+from motif.evaluation.meaning import (
+    absent_concept_importance,
+    concepts_not_following_evidence,
+    identical_windows_deviation,
+    meaning_metrics,
+    zero_evidence_max_activation,
+)
 from motif.model import TemporalConceptBottleneck
 
 C = 4

@@ -7,10 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from motif.world.order_task import make_order_task
 from motif.model import (
-    MODEL_VARIANTS,
     ATTENTION_KINDS,
+    MODEL_VARIANTS,
     AttentionIntervention,
     ConceptIntervention,
     NonNegativeLinear,
@@ -23,7 +22,7 @@ from motif.model import (
     key_validity,
     sinusoidal_encoding,
 )
-
+from motif.world.order_task import make_order_task
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -137,7 +136,7 @@ def test_fast_and_explicit_paths_agree(variant, dtype, tolerance, head_dim, ffn_
 def test_layer_norm_affines_fold_into_width_one_attention_and_the_ffn(head_dim, ffn_hidden):
     """forward_normalised(x̂, γ, δ) = forward(γ·x̂ + δ) for the attention (any head width d becomes one
     width-1 attention with queries α·x̂ + β, keys and values x̂) and for the FFN, to float64 rounding."""
-    layer = make_model(num_concepts=7, head_dim=head_dim, ffn_hidden=ffn_hidden, dtype=torch.float64).layers[0]
+    layer = make_model(num_concepts=7, head_dim=head_dim, ffn_hidden=ffn_hidden, dtype=torch.float64).encoder.layers[0]
     x, padding_mask = make_inputs([11, 6], 7, dtype=torch.float64)
     x_hat = torch.nn.functional.layer_norm(x, (7,))
     gamma, delta = (torch.randn(7, dtype=torch.float64, generator=torch.Generator().manual_seed(i)) for i in (1, 2))

@@ -10,12 +10,12 @@ from omegaconf import OmegaConf
 
 from motif.config import _CHOICES, _KEYS, ORDER_TASK_VARIANTS, ConfigError, RunConfig, load_config, window_settings_of
 from motif.data.annotations import DATASET_FORMATS, load_dataset
-from motif.world.order_task import VARIANT_CLASSES
 from motif.model.variants import ATTENTION_IMPLEMENTATIONS, MODEL_VARIANTS, ModelVariant
 from motif.registry import Registry, UnknownChoiceError, resolve
 from motif.video import VideoWindowSettings
 from motif.video.plan import FRAME_SAMPLING, WindowPlan
 from motif.video.settings import VIDEO_BACKENDS
+from motif.world.order_task import VARIANT_CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC = REPO / "configs" / "synthetic_order.yaml"

@@ -19,8 +19,8 @@ import torch
 
 from helpers_explain import CLASS_NAMES, CONCEPT_NAMES, marked_task, spans_of
 from motif.explain import explain_sequence, write_explanation
-from motif.model.corrections import corrective_edits
 from motif.model import explain_class
+from motif.model.corrections import corrective_edits
 from motif.video import write_video
 
 CHROMIUM = os.environ.get("MOTIF_CHROMIUM", "/usr/bin/chromium")

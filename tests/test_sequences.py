@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from motif.sequences import ConceptSequence
 from motif.model import TemporalConceptBottleneck
+from motif.sequences import ConceptSequence
 from motif.sequences.batching import LengthBucketBatchSampler, ShardedEvalSampler, collate_sequences
 from motif.training.module import class_weights_from_labels, motif_loss
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from motif.config import load_config
-from motif.training.baselines import evaluate_bottleneck, shuffle_windows
 from motif.checkpoint import CheckpointError, load_motif_checkpoint
+from motif.config import load_config
 from motif.sequences.prepare import prepare_sequences
+from motif.training.baselines import evaluate_bottleneck, shuffle_windows
 from motif.training.experiment import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]

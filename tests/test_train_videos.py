@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers_backbone import register_tiny_model, save_tiny_weights
 
+from helpers_backbone import register_tiny_model, save_tiny_weights
 from motif.config import load_config
 from motif.explain import explain_video
 from motif.sequences.prepare import prepare_sequences

@@ -13,9 +13,9 @@ from motif.config import _KEYS, _RANGES, ConfigError, load_config
 from motif.model import TemporalConceptBottleneck
 from motif.model.dropout import KeyedDropout, dropout_keys, sample_keys
 from motif.sequences.batching import LengthBucketBatchSampler, collate_sequences
-from motif.training.module import MotifModule, batch_totals, class_weights_from_labels
 from motif.sequences.prepare import prepare_sequences
 from motif.training.experiment import model_kwargs_of
+from motif.training.module import MotifModule, batch_totals, class_weights_from_labels
 
 REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC = REPO / "configs" / "synthetic_order.yaml"

@@ -14,11 +14,22 @@ import torch
 
 from helpers_video import decode_index, make_index_video, strip_mp4_timing, truncate
 from motif.registry import UnknownChoiceError
-from motif.video import (VIDEO_BACKENDS, CorruptVideoError, EmptyVideoError, InvalidFpsError, TooFewFramesError,
-                         VideoError, VideoNotFoundError, VideoWindowSettings, WindowChunk, WindowPlan, open_video,
-                         output_size)
+from motif.video import (
+    VIDEO_BACKENDS,
+    CorruptVideoError,
+    EmptyVideoError,
+    InvalidFpsError,
+    TooFewFramesError,
+    VideoError,
+    VideoNotFoundError,
+    VideoWindowSettings,
+    WindowChunk,
+    WindowPlan,
+    backends,
+    open_video,
+    output_size,
+)
 from motif.video import reader as reader_module
-from motif.video import backends
 from motif.video.backends import PyAVFrames
 from motif.video.plan import _splitmix64
 

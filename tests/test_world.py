@@ -116,7 +116,7 @@ def test_ground_truth_file_matches_rendering_and_decord(small_world):
     assert truth.concepts == list(WORLD_CONCEPTS) and truth.class_names == list(CLASS_NAMES)
     red = WORLD_CONCEPTS.index("red circle")
     checked = 0
-    for index, video in enumerate(sorted(truth.videos.values(), key=lambda v: v.path)):
+    for video in sorted(truth.videos.values(), key=lambda v: v.path):
         with open_video(small_world / video.path, backend="decord") as source:
             assert source.meta.num_frames == video.num_frames and source.meta.fps == pytest.approx(SMALL.fps)
             frames = source.read_frames(range(video.num_frames)).numpy()

@@ -14,8 +14,7 @@ from motif.world.errors import WorldError
 from motif.world.vocabulary import WORLD_CONCEPTS
 
 open_clip = pytest.importorskip("open_clip")
-from motif.world.backbone_training import (MODEL_NAME, concept_auc, train_world_backbone,  # noqa: E402
-                                           triangle_side_auc)
+from motif.world.backbone_training import MODEL_NAME, concept_auc, train_world_backbone, triangle_side_auc  # noqa: E402
 from motif.world.generate import render_labelled_frames  # noqa: E402
 
 TINY = BackboneTrainingConfig(steps=3, batch_size=16, captions=4, warmup=1, train_videos=6, eval_videos=4,

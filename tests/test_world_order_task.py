@@ -6,8 +6,13 @@ import pytest
 import torch
 
 from motif.concepts import concept_activations
-from motif.world.order_task import (PATTERNS, VARIANT_CLASSES, make_order_task, order_oracle_accuracy,
-                                    position_rule_accuracy)
+from motif.world.order_task import (
+    PATTERNS,
+    VARIANT_CLASSES,
+    make_order_task,
+    order_oracle_accuracy,
+    position_rule_accuracy,
+)
 
 SMALL = dict(num_videos=60, feature_dim=40, num_concepts=14, min_windows=6, max_windows=12)
 

@@ -1,14 +1,27 @@
 """Datasets: annotation readers, video records and splits, skip reports (no torch, no decoders)."""
 
-from motif.data.annotations import (BREAKFAST_ACTIVITIES, BREAKFAST_FOLDS, DATASET_FORMATS, VIDEO_EXTENSIONS,
+from motif.data.annotations import (
+                                    BREAKFAST_ACTIVITIES,
+                                    BREAKFAST_FOLDS,
+                                    DATASET_FORMATS,
+                                    VIDEO_EXTENSIONS,
                                     DatasetFormat,
-                                    camel_case_to_words, humanize_class_name, load_breakfast,
-                                    load_configured_dataset, load_csv_dataset, load_dataset, load_folder_dataset, load_hmdb51,
-                                    load_list_dataset, load_ssv2, load_ucf101, strip_template_brackets,
-                                    underscores_to_words)
+                                    camel_case_to_words,
+                                    humanize_class_name,
+                                    load_breakfast,
+                                    load_configured_dataset,
+                                    load_csv_dataset,
+                                    load_dataset,
+                                    load_folder_dataset,
+                                    load_hmdb51,
+                                    load_list_dataset,
+                                    load_ssv2,
+                                    load_ucf101,
+                                    strip_template_brackets,
+                                    underscores_to_words,
+)
 from motif.data.errors import AnnotationError, DuplicateEntryError, SplitFileNotFoundError, UnknownClassError
-from motif.data.records import (SPLITS, DatasetSplits, VideoRecord, carve_validation, records_by_split,
-                                stratified_split)
+from motif.data.records import SPLITS, DatasetSplits, VideoRecord, carve_validation, records_by_split, stratified_split
 from motif.data.skips import SkippedVideo, SkipReport
 
 __all__ = [

@@ -50,9 +50,9 @@ from os import PathLike
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Sequence
 
-from motif.errors import ConfigError
 from motif.data.errors import AnnotationError, DuplicateEntryError, SplitFileNotFoundError, UnknownClassError
 from motif.data.records import DatasetSplits, VideoRecord, carve_validation, records_by_split, stratified_split
+from motif.errors import ConfigError
 from motif.registry import Registry
 
 logger = logging.getLogger(__name__)

@@ -28,8 +28,14 @@ from motif.config import window_settings_of
 from motif.data import SkipReport, VideoRecord, load_configured_dataset
 from motif.discovery.errors import DiscoveryError
 from motif.discovery.phrases import Candidate, collect_candidates, merge_near_duplicates
-from motif.discovery.selection import (Selection, activation_correlation, class_contrast, detection_scores,
-                                       log_selection, select_concepts)
+from motif.discovery.selection import (
+    Selection,
+    activation_correlation,
+    class_contrast,
+    detection_scores,
+    log_selection,
+    select_concepts,
+)
 from motif.files import atomic_write_text
 
 log = logging.getLogger(__name__)

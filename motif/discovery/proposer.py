@@ -42,8 +42,8 @@ import openai
 from omegaconf import DictConfig
 
 from motif.data import VideoRecord
-from motif.discovery.frames import VideoFrames, representative_frames
 from motif.discovery.errors import DiscoveryError
+from motif.discovery.frames import VideoFrames, representative_frames
 from motif.files import atomic_write_text
 from motif.video import VideoError
 

@@ -4,10 +4,21 @@ ground-truth concept recovery and localisation, and the meaning probes (spec sec
 Imports no Lightning: it reads checkpoints and concept sequences, never the training package.
 """
 
-from motif.evaluation.evaluate import (EvaluationResult, GroundTruth, evaluate_run, format_headline,
-                                       log_to_wandb, summarise_splits, write_evaluation)
-from motif.evaluation.faithfulness import (attention_interventions, corrective_interventions, faithfulness_curves,
-                                           prepare_chunks)
+from motif.evaluation.evaluate import (
+                                       EvaluationResult,
+                                       GroundTruth,
+                                       evaluate_run,
+                                       format_headline,
+                                       log_to_wandb,
+                                       summarise_splits,
+                                       write_evaluation,
+)
+from motif.evaluation.faithfulness import (
+                                       attention_interventions,
+                                       corrective_interventions,
+                                       faithfulness_curves,
+                                       prepare_chunks,
+)
 from motif.evaluation.test_sets import RunDirectoryError, RunTestSet, load_test_set, load_test_sets
 
 __all__ = [

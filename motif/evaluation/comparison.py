@@ -17,8 +17,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from motif.evaluation.meaning import absent_concept_importance
 from motif.errors import MotifError
+from motif.evaluation.meaning import absent_concept_importance
 from motif.evaluation.test_sets import load_test_set
 from motif.model import TemporalConceptBottleneck, explain, fold_views
 from motif.plots.figures import truth_comparison_figure

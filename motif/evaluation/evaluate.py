@@ -16,14 +16,21 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from motif.evaluation.faithfulness import (ATTENTION_KS, FAITHFULNESS_KS, EvalChunk, attention_interventions,
-                                        corrective_interventions, faithfulness_curves, prepare_chunks)
-from motif.plots.figures import (bar_figure, faithfulness_figure, grouped_bars_figure, line_figure, save_figure)
-from motif.evaluation.metrics import classifier_sparsity, concept_recovery, temporal_localisation
+from motif.evaluation.faithfulness import (
+    ATTENTION_KS,
+    FAITHFULNESS_KS,
+    EvalChunk,
+    attention_interventions,
+    corrective_interventions,
+    faithfulness_curves,
+    prepare_chunks,
+)
 from motif.evaluation.meaning import meaning_metrics
+from motif.evaluation.metrics import classifier_sparsity, concept_recovery, temporal_localisation
 from motif.model import TemporalConceptBottleneck, fold_views
-from motif.stats import mean_std, roc_auc_per_column
+from motif.plots.figures import bar_figure, faithfulness_figure, grouped_bars_figure, line_figure, save_figure
 from motif.sequences import ConceptSequence, pad_sequences
+from motif.stats import mean_std, roc_auc_per_column
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,15 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from motif.model import (AttentionIntervention, ConceptIntervention, Explanation, TemporalConceptBottleneck, explain,
-                         fold_views, lse_pool)
+from motif.model import (
+    AttentionIntervention,
+    ConceptIntervention,
+    Explanation,
+    TemporalConceptBottleneck,
+    explain,
+    fold_views,
+    lse_pool,
+)
 from motif.model.corrections import apply_cell_edits, corrective_edits
 from motif.sequences.batching import length_sorted_batches, pad_sequences
 

@@ -27,8 +27,8 @@ from torch import Tensor
 
 from motif.evaluation.faithfulness import EvalChunk
 from motif.model import TemporalConceptBottleneck, fold_views
-from motif.stats import roc_auc_per_column
 from motif.sequences.batching import pad_sequences
+from motif.stats import roc_auc_per_column
 
 log = logging.getLogger(__name__)
 

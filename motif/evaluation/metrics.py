@@ -8,8 +8,6 @@ import torch
 from torch import Tensor
 
 
-
-
 def classifier_sparsity(weight: Tensor, threshold: float = 1e-6) -> dict:
     """Sparsity of a non-negative classifier ``weight`` [K, C].
 

@@ -5,13 +5,22 @@ The evaluation of a whole run (faithfulness, attention interventions, ground tru
 ``motif.evaluation``.
 """
 
-from motif.explain.intervention_syntax import (InterventionSpec, InterventionSyntaxError, parse_intervention,
-                                               parse_interventions)
+from motif.explain.intervention_syntax import (
+                                               InterventionSpec,
+                                               InterventionSyntaxError,
+                                               parse_intervention,
+                                               parse_interventions,
+)
 from motif.explain.outputs import explanation_figures, write_explanation
 from motif.explain.report import ReportError, render_report, report_payload
 from motif.explain.video import check_scores_videos, explain_video, video_concept_sequence
-from motif.explain.video_explanation import (ExplanationError, InterventionOutcome, VideoExplanation,
-                                             explain_sequence, run_with_interventions)
+from motif.explain.video_explanation import (
+                                               ExplanationError,
+                                               InterventionOutcome,
+                                               VideoExplanation,
+                                               explain_sequence,
+                                               run_with_interventions,
+)
 
 __all__ = [
     "ExplanationError", "InterventionOutcome", "InterventionSpec", "InterventionSyntaxError", "ReportError",

@@ -11,11 +11,17 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from motif.plots.colours import concept_colours
-from motif.explain.video_explanation import VideoExplanation
-from motif.plots.figures import (attention_maps_figure, concept_timeline_figure, global_importance_figure,
-                                   save_figure, window_importance_figure, window_scores_figure)
 from motif.explain.report import write_report
+from motif.explain.video_explanation import VideoExplanation
+from motif.plots.colours import concept_colours
+from motif.plots.figures import (
+    attention_maps_figure,
+    concept_timeline_figure,
+    global_importance_figure,
+    save_figure,
+    window_importance_figure,
+    window_scores_figure,
+)
 
 TIMELINE_CONCEPTS = 5
 STRIP_THUMBNAILS = 24       # thumbnails drawn above the concept timelines

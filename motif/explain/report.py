@@ -34,8 +34,8 @@ import av
 import numpy as np
 
 from motif.errors import MotifError
-from motif.plots.colours import concept_colours
 from motif.explain.video_explanation import VideoExplanation
+from motif.plots.colours import concept_colours
 from motif.video import write_video
 
 log = logging.getLogger(__name__)

@@ -13,12 +13,12 @@ from torch import Tensor
 
 from motif.backbone import Backbone, load_backbone_from_identity
 from motif.cache import DamagedCacheFileError, EmbeddingCache, cache_key, cache_key_fields, iter_video_embeddings
+from motif.checkpoint import MotifCheckpoint, load_motif_checkpoint
 from motif.concepts import concept_activations
-from motif.explain.video_explanation import ExplanationError, VideoExplanation, explain_sequence, resolve_class
+from motif.data import VideoRecord
 from motif.explain.intervention_syntax import parse_interventions
 from motif.explain.outputs import write_explanation
-from motif.checkpoint import MotifCheckpoint, load_motif_checkpoint
-from motif.data import VideoRecord
+from motif.explain.video_explanation import ExplanationError, VideoExplanation, explain_sequence, resolve_class
 from motif.video import FrameArray, Video, VideoError, VideoNotFoundError, VideoWindowSettings, open_video
 
 log = logging.getLogger(__name__)

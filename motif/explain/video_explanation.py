@@ -16,10 +16,17 @@ import torch
 from torch import Tensor
 
 from motif.errors import MotifError
-from motif.model.corrections import corrective_edits
 from motif.explain.intervention_syntax import InterventionSpec, parse_interventions
-from motif.model import (AttentionIntervention, BottleneckOutput, ConceptIntervention, Explanation,
-                         TemporalConceptBottleneck, explain, fold_views)
+from motif.model import (
+    AttentionIntervention,
+    BottleneckOutput,
+    ConceptIntervention,
+    Explanation,
+    TemporalConceptBottleneck,
+    explain,
+    fold_views,
+)
+from motif.model.corrections import corrective_edits
 
 RESIDUAL_TOLERANCE = 1e-4
 MAX_ATTENTION_ELEMENTS = 2 ** 28   # C·T²·L elements of explicit maps (1 GiB in float32)

@@ -3,8 +3,14 @@ evaluation): the one ``ConceptSequence`` type, padding and collation, length-sor
 ``motif.sequences.prepare`` (a run config -> standardised concept sequences of every split; imported on
 its own because it loads the backbone)."""
 
-from motif.sequences.batching import (LengthBucketBatchSampler, SequenceDataset, ShardedEvalSampler,
-                                      collate_sequences, length_sorted_batches, pad_sequences)
+from motif.sequences.batching import (
+                                      LengthBucketBatchSampler,
+                                      SequenceDataset,
+                                      ShardedEvalSampler,
+                                      collate_sequences,
+                                      length_sorted_batches,
+                                      pad_sequences,
+)
 from motif.sequences.sequence import ConceptSequence, SequenceBatch
 
 __all__ = [

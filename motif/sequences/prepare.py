@@ -14,10 +14,22 @@ from torch import Tensor
 
 from motif.backbone import load_backbone
 from motif.cache import DamagedCacheFileError, EmbeddingCache, extract_embeddings, iter_video_embeddings
-from motif.concepts import (ConceptBankError, ConceptStandardizer, NonFiniteActivationsError, concept_activations,
-                            embed_concept_bank)
+from motif.concepts import (
+    ConceptBankError,
+    ConceptStandardizer,
+    NonFiniteActivationsError,
+    concept_activations,
+    embed_concept_bank,
+)
 from motif.config import window_settings_of
-from motif.data import DATASET_FORMATS, AnnotationError, SkipReport, VideoRecord, carve_validation, load_configured_dataset
+from motif.data import (
+    DATASET_FORMATS,
+    AnnotationError,
+    SkipReport,
+    VideoRecord,
+    carve_validation,
+    load_configured_dataset,
+)
 from motif.errors import ConfigError
 from motif.sequences.sequence import ConceptSequence
 from motif.video import VideoError, VideoWindowSettings

@@ -10,12 +10,11 @@ import torch
 import wandb
 from PIL import Image
 
-from motif.plots.colours import concept_colours
-from motif.plots.figures import (attention_maps_figure, concept_heatmap_figure, concept_timeline_figure,
-                                   figure_png_bytes)
 from motif.model import explain, fold_views
-from motif.training.loggers import wandb_logger
+from motif.plots.colours import concept_colours
+from motif.plots.figures import attention_maps_figure, concept_heatmap_figure, concept_timeline_figure, figure_png_bytes
 from motif.sequences.prepare import PreparedData
+from motif.training.loggers import wandb_logger
 
 WINDOW_COLUMNS = ["video", "window", "start_s", "end_s", "concept", "z", "r", "pi"]
 

@@ -16,17 +16,17 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from motif.checkpoint import RunDirectoryError, save_motif_checkpoint
 from motif.config import config_to_dict, run_dir_of, save_config, split_dir_of
 from motif.files import atomic_write_text
 from motif.model.variants import MODEL_VARIANTS
+from motif.sequences.prepare import PreparedData, prepare_sequences
 from motif.stats import mean_std
-from motif.training.baselines import (evaluate_bottleneck, linear_baseline, shuffle_windows, zero_shot)
+from motif.training.baselines import evaluate_bottleneck, linear_baseline, shuffle_windows, zero_shot
 from motif.training.callbacks import ConceptTimelineCallback
-from motif.checkpoint import RunDirectoryError, save_motif_checkpoint
 from motif.training.datamodule import ConceptSequenceDataModule
 from motif.training.loggers import build_loggers, start_wandb_run, wandb_logger
 from motif.training.module import MotifModule, class_weights_from_labels
-from motif.sequences.prepare import PreparedData, prepare_sequences
 from motif.training.resume import AtomicCheckpointIO, RunFolderError, checkpoint_epoch
 
 log = logging.getLogger(__name__)

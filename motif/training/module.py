@@ -18,7 +18,6 @@ from motif.model.dropout import dropout_keys, sample_keys
 from motif.sequences.sequence import SequenceBatch
 from motif.training.resume import rng_states, set_rng_states
 
-
 SELECTION_LOSS_WEIGHT = 1e-4  # far below one validation video's share of accuracy: a pure tie-breaker
 FINITE_CHECK_EVERY = 50       # training steps between checks that the loss stayed finite (one host sync each)
 

@@ -15,8 +15,14 @@ from pathlib import Path
 
 import av
 
-from motif.video.errors import (CorruptVideoError, EmptyVideoError, InvalidFpsError,
-                                TooFewFramesError, VideoError, VideoNotFoundError)
+from motif.video.errors import (
+    CorruptVideoError,
+    EmptyVideoError,
+    InvalidFpsError,
+    TooFewFramesError,
+    VideoError,
+    VideoNotFoundError,
+)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,18 @@ from motif.world.errors import WorldError
 from motif.world.render import render_video
 from motif.world.scripts import sample_class_script, sample_num_frames, sample_random_scene
 from motif.world.truth import mask_to_intervals
-from motif.world.vocabulary import (CLASS_NAMES, LARGE_RADIUS, LEFT_EDGE, MIN_VISIBLE_FRACTION, RIGHT_EDGE,
-                                    SMALL_RADIUS, WORLD_CLASSES, WORLD_CONCEPTS, WORLD_FORMAT_VERSION,
-                                    WORLD_NAME)
+from motif.world.vocabulary import (
+    CLASS_NAMES,
+    LARGE_RADIUS,
+    LEFT_EDGE,
+    MIN_VISIBLE_FRACTION,
+    RIGHT_EDGE,
+    SMALL_RADIUS,
+    WORLD_CLASSES,
+    WORLD_CONCEPTS,
+    WORLD_FORMAT_VERSION,
+    WORLD_NAME,
+)
 
 WORLD_BIT_RATE = 1_500_000  # mpeg4
 WORLD_CRF = "17"            # libx264

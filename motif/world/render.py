@@ -10,8 +10,18 @@ from PIL import Image, ImageDraw
 
 from motif.world.errors import WorldError
 from motif.world.scripts import VideoScript
-from motif.world.vocabulary import (LARGE_RADIUS, LARGE_SHAPE, LEFT_EDGE, LEFT_SIDE, MIN_VISIBLE_FRACTION,
-                                    RIGHT_EDGE, RIGHT_SIDE, SMALL_RADIUS, SMALL_SHAPE, WORLD_CONCEPTS)
+from motif.world.vocabulary import (
+    LARGE_RADIUS,
+    LARGE_SHAPE,
+    LEFT_EDGE,
+    LEFT_SIDE,
+    MIN_VISIBLE_FRACTION,
+    RIGHT_EDGE,
+    RIGHT_SIDE,
+    SMALL_RADIUS,
+    SMALL_SHAPE,
+    WORLD_CONCEPTS,
+)
 
 SUPERSAMPLE = 2           # frames are drawn at this multiple of the output size, then box-filtered
 
