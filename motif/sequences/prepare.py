@@ -102,7 +102,7 @@ def prepare_synthetic_order(cfg: DictConfig, split: int = 1) -> PreparedData:
                                   cfg.data.val_seed)
     test = [r for r in records if r.split == "test"]
     features = {r.video_id: f for r, f in zip(records, task.features)}
-    activations = {vid: concept_activations(f, task.concept_vectors) for vid, f in features.items()}
+    activations = dict(zip(features, task.activations()))
     spans = {vid: torch.stack([torch.arange(len(f)), torch.arange(1, len(f) + 1)], 1).float()
              for vid, f in features.items()}
     return _finish(train, val, test, activations, spans, features, class_names=task.class_names,

@@ -95,8 +95,3 @@ class WorldGroundTruth:
         """[T, C] bool: concept visible in any frame of window t = frames [starts[t], ends[t])."""
         timeline = self.timeline(key)
         return np.stack([timeline[s:e].any(axis=0) for s, e in zip(starts, ends)])
-
-    def window_evidence(self, key: str, starts: Sequence[int], ends: Sequence[int]) -> np.ndarray:
-        """[T] bool: window t holds evidence of the video's class in at least one frame."""
-        evidence = self.evidence(key)
-        return np.array([bool(evidence[s:e].any()) for s, e in zip(starts, ends)])
