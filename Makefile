@@ -27,9 +27,7 @@ RUN := runs/synthetic
 demo: $(STAMP)
 	$(PY) tools/make_synthetic.py --out $(WORLD)
 	$(PY) tools/train.py --config configs/synthetic.yaml
-	for video in $$(awk 'NR % 9 == 1 {print $$1}' $(WORLD)/test.txt | head -n 3); do \
-		$(PY) tools/explain.py --ckpt $(RUN)/best.ckpt --video $(WORLD)/$$video \
-			--out $(RUN)/explanations/$$(basename $$video .mp4) || exit 1; \
-	done
+	$(PY) tools/explain.py --ckpt $(RUN)/best.ckpt --out $(RUN)/explanations \
+		--video $$(awk 'NR % 9 == 1 {print "$(WORLD)/" $$1}' $(WORLD)/test.txt | head -n 3)
 	$(PY) tools/evaluate.py --run $(RUN)
 	$(PY) tools/summarize.py --run $(RUN)

@@ -28,11 +28,6 @@ class CheckpointError(MotifError, ValueError):
     """A checkpoint file is missing, not a motif checkpoint, or of an unsupported version."""
 
 
-class RunDirectoryError(MotifError, FileNotFoundError):
-    """A run directory (``output_dir/name`` of tools/train.py) lacks a file that reading the run needs:
-    config.yaml, metrics.json or a split's best.ckpt."""
-
-
 @dataclass
 class MotifCheckpoint:
     """A trained bottleneck with its vocabulary, preprocessing and provenance.

@@ -132,6 +132,7 @@ class TrainerConfig:
     check_val_every_n_epoch: int = 1
     deterministic: bool = False
     progress_bar: bool = True
+    cpu_threads: Optional[int] = None  # torch's intra-op CPU threads while training / evaluating the bottleneck
 
 
 @dataclass
@@ -315,6 +316,7 @@ _RANGES = {
     "trainer.num_workers": NON_NEGATIVE,
     "trainer.log_every_n_steps": AT_LEAST_ONE,
     "trainer.check_val_every_n_epoch": AT_LEAST_ONE,
+    "trainer.cpu_threads": AT_LEAST_ONE,
     "logger.wandb.media_every_n_epochs": AT_LEAST_ONE,
     "logger.wandb.num_videos": NON_NEGATIVE,
     "logger.wandb.top_k": AT_LEAST_ONE,

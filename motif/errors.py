@@ -65,3 +65,8 @@ def _restore(cls: type[MotifError], args: tuple, state: dict[str, Any]) -> Motif
 
 class ConfigError(MotifError, ValueError):
     """A config file or override is invalid; the message names the key or file and the fix."""
+
+
+class RunDirectoryError(MotifError, FileNotFoundError):
+    """A run directory (``output_dir/name`` of tools/train.py) lacks a file that reading the run needs:
+    config.yaml, metrics.json or a split's best.ckpt."""

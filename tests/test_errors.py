@@ -12,11 +12,10 @@ import pytest
 
 import motif
 from motif.cache import CacheMissError, DamagedCacheFileError
-from motif.checkpoint import RunDirectoryError
 from motif.concepts import ConceptBankNotFoundError
 from motif.config import ConfigError
 from motif.data import UnknownClassError, load_breakfast, load_hmdb51, load_ssv2, load_ucf101
-from motif.errors import MotifError
+from motif.errors import MotifError, RunDirectoryError
 from motif.explain import InterventionSyntaxError
 from motif.training.resume import RunFolderError
 from motif.video import InvalidFpsError

@@ -295,6 +295,42 @@ def test_explain_tool_reports_a_bad_video_clearly(video_checkpoint, tmp_path, ca
     assert code == 0 and "explained class: green triangle shown" in capsys.readouterr().out
 
 
+def test_explain_tool_explains_several_videos_and_skips_a_bad_one(video_checkpoint, tmp_path, capsys, monkeypatch):
+    import motif.explain.video as video_module
+
+    loads = []
+    monkeypatch.setattr(video_module, "load_backbone_from_identity",
+                        lambda identity, device: loads.append(device) or video_checkpoint["backbone"])
+    second = tmp_path / "second.mp4"
+    second.write_bytes(video_checkpoint["video"].read_bytes())
+    fake = tmp_path / "not_a_video.mp4"
+    fake.write_text("this is text, not a video")
+    tool = load_tool("explain")
+    videos = [str(video_checkpoint["video"]), str(fake), str(second)]
+    code = tool.main(["--ckpt", str(video_checkpoint["ckpt"]), "--video", *videos, "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 1 and len(loads) == 1   # one backbone for all videos
+    assert "skipped" in captured.err and "not_a_video.mp4" in captured.err and "1 of 3 videos skipped" in captured.err
+    single = explain_video_json(video_checkpoint, tmp_path / "single")
+    for stem in (video_checkpoint["video"].stem, "second"):
+        written = json.loads((tmp_path / "out" / stem / "explanation.json").read_text())
+        assert written["decomposition"] == single["decomposition"]
+        assert (tmp_path / "out" / stem / "report.html").is_file()
+    assert not (tmp_path / "out" / "not_a_video").exists()
+    with pytest.raises(SystemExit) as stopped:   # two videos with one stem would share a folder
+        tool.main(["--ckpt", str(video_checkpoint["ckpt"]), "--video", str(second), str(tmp_path / "x" / "second.mp4"),
+                   "--out", str(tmp_path / "out2")])
+    assert stopped.value.code == 2 and "share the file stem(s) second" in capsys.readouterr().err
+
+
+def explain_video_json(video_checkpoint, out_dir) -> dict:
+    from motif.explain import explain_video
+
+    _, paths = explain_video(video_checkpoint["ckpt"], video_checkpoint["video"], out_dir,
+                             backbone=video_checkpoint["backbone"])
+    return json.loads(paths["json"].read_text())
+
+
 def test_explain_video_reads_the_embedding_cache(video_checkpoint):
     from motif.cache import EmbeddingCache
     from motif.checkpoint import load_motif_checkpoint

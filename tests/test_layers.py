@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "motif"
 
 # Bottom to top. A module may import its own package and the packages of lower layers only.
 LAYERS = [
-    ("motif.errors", "motif.files", "motif.logs", "motif.stats", "motif.lazy"),
+    ("motif.errors", "motif.files", "motif.logs", "motif.stats", "motif.lazy", "motif.threads"),
     ("motif.registry",),
     ("motif.video", "motif.model", "motif.concepts", "motif.backbone"),
     ("motif.data",),
@@ -133,6 +133,7 @@ TRAINING_STACK = (*LIGHTNING, "wandb", "open_clip")
     ("motif.evaluation", TRAINING_STACK, None),
     ("motif.explain", TRAINING_STACK, None),
     ("motif.config", ("torch", "av", "decord", "numpy"), None),
+    ("motif.training.summary", ("torch", "numpy", *TRAINING_STACK), None),   # tools/summarize.py
 ])
 def test_importing_a_package_loads_no_training_stack(module, not_loaded, allowed_motif):
     loaded = _loaded_after_import(module)

@@ -20,7 +20,8 @@ from motif.model.dropout import KeyedDropout
 from motif.model.variants import MODEL_VARIANTS, ModelVariant
 from motif.registry import UnknownChoiceError
 from motif.sequences.prepare import prepare_sequences
-from motif.training.experiment import format_summary, train_and_evaluate
+from motif.training.experiment import train_and_evaluate
+from motif.training.summary import format_summary
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["data.synthetic.num_videos=60", "data.synthetic.feature_dim=32", "data.synthetic.num_concepts=8",

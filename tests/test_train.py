@@ -11,7 +11,9 @@ import torch
 
 from motif.checkpoint import CheckpointError, load_motif_checkpoint
 from motif.config import load_config
+from motif.errors import ConfigError
 from motif.sequences.prepare import prepare_sequences
+from motif.threads import cpu_threads
 from motif.training.baselines import evaluate_bottleneck, shuffle_windows
 from motif.training.experiment import train_and_evaluate
 
@@ -121,6 +123,53 @@ def test_resume_continues_from_last_checkpoint(tmp_path):
     metrics = train_and_evaluate(cfg, resume=True)
     assert torch.load(last, weights_only=False)["epoch"] == 3
     assert metrics["epochs"] == 4
+
+
+def test_the_bottleneck_trains_on_the_configured_cpu_threads(tmp_path, monkeypatch):
+    import motif.training.experiment as experiment
+
+    seen = {}
+
+    def record(cfg, split, data, out_dir, start, resume):
+        seen["threads"] = torch.get_num_threads()
+
+    monkeypatch.setattr(experiment, "fit_and_evaluate", record)
+    outside = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train_and_evaluate(small_config(tmp_path, "trainer.cpu_threads=1", "logger.wandb.mode=disabled"))
+        assert seen["threads"] == 1 and torch.get_num_threads() == 2   # restored afterwards
+        train_and_evaluate(small_config(tmp_path, "logger.wandb.mode=disabled"))
+        assert seen["threads"] == 2                                     # unset: left as it is
+    finally:
+        torch.set_num_threads(outside)
+    with pytest.raises(ConfigError, match="trainer.cpu_threads"):
+        small_config(tmp_path, "trainer.cpu_threads=0")
+
+
+def test_cpu_threads_restores_the_setting_even_on_error():
+    outside = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="inside"):
+            with cpu_threads(1):
+                assert torch.get_num_threads() == 1
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+        with cpu_threads(None):
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(outside)
+
+
+def test_evaluation_after_training_runs_on_the_training_accelerator(monkeypatch):
+    from motif.training.experiment import evaluation_device
+
+    assert evaluation_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert evaluation_device("gpu") == evaluation_device("auto") == torch.device("cuda", 1)
+    assert evaluation_device("cpu") == torch.device("cpu")
 
 
 def test_cross_validation_reports_mean_and_std(tmp_path):

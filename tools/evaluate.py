@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
     import torch
 
+    from motif.config import load_config
     from motif.evaluation import evaluate_run, format_headline, summarise_splits, write_evaluation
     from motif.evaluation.evaluate import json_safe
     from motif.evaluation.test_sets import load_test_sets
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run)
     out_root = Path(args.out) if args.out else run_dir / "evaluation"
     sets = load_test_sets(run_dir)
+    threads = load_config(run_dir / "config.yaml").trainer.cpu_threads
+    if threads is not None and device == "cpu":   # the run's setting for its bottleneck (a small one: 1)
+        torch.set_num_threads(threads)
     wandb_run = None if args.no_wandb else evaluation_wandb_run(run_dir)
     results = {}
     for item in sets:

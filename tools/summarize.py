@@ -16,8 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run directory written by tools/train.py")
     args = parser.parse_args(argv)
-    # The heavy stack (torch, Lightning, wandb, open_clip) loads after the arguments: --help stays fast.
-    from motif.training.experiment import summarize_run
+    from motif.training.summary import summarize_run  # JSON files only: no torch, no Lightning
     print(summarize_run(args.run))
     return 0
 

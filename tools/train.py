@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         return print_config(cfg)
     # The heavy stack (torch, Lightning, wandb, open_clip) loads after the config is checked: --help stays fast.
     from motif.logs import configure_logging
-    from motif.training.experiment import format_summary, train_and_evaluate
+    from motif.training.experiment import train_and_evaluate
+    from motif.training.summary import format_summary
 
     configure_logging()
     metrics = train_and_evaluate(cfg, resume=args.resume)

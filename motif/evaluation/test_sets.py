@@ -14,8 +14,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from motif.checkpoint import MotifCheckpoint, RunDirectoryError, load_motif_checkpoint
+from motif.checkpoint import MotifCheckpoint, load_motif_checkpoint
 from motif.config import load_config, split_dir_of
+from motif.errors import RunDirectoryError
 from motif.evaluation.evaluate import GroundTruth
 from motif.sequences import ConceptSequence
 from motif.sequences.prepare import prepare_sequences

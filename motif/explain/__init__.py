@@ -13,7 +13,7 @@ from motif.explain.intervention_syntax import (
 )
 from motif.explain.outputs import explanation_figures, write_explanation
 from motif.explain.report import ReportError, render_report, report_payload
-from motif.explain.video import check_scores_videos, explain_video, video_concept_sequence
+from motif.explain.video import check_scores_videos, explain_video, explain_videos, video_concept_sequence
 from motif.explain.video_explanation import (
                                                ExplanationError,
                                                InterventionOutcome,
@@ -24,7 +24,8 @@ from motif.explain.video_explanation import (
 
 __all__ = [
     "ExplanationError", "InterventionOutcome", "InterventionSpec", "InterventionSyntaxError", "ReportError",
-    "VideoExplanation", "check_scores_videos", "explain_sequence", "explain_video", "explanation_figures",
+    "VideoExplanation", "check_scores_videos", "explain_sequence", "explain_video", "explain_videos",
+    "explanation_figures",
     "parse_intervention", "parse_interventions", "render_report", "report_payload", "run_with_interventions",
     "video_concept_sequence", "write_explanation",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from torch import Tensor
@@ -155,3 +155,36 @@ def explain_video(checkpoint: str | Path | MotifCheckpoint, video: Video, out_di
         frames = window_thumbnails(video, ckpt.video) if thumbnails else None
         paths = write_explanation(result, out_dir, frames, video_path=video if isinstance(video, Path) else None)
     return result, paths
+
+
+def explain_videos(checkpoint: str | Path | MotifCheckpoint, videos: Sequence[Video], out_dirs: Sequence[str | Path],
+                   *, class_name: str | None = None, interventions: Sequence[str] = (),
+                   cache_dir: str | Path | None = None, device: str = "auto",
+                   on_skip: Callable[[Video, VideoError], None] | None = None
+                   ) -> Iterator[tuple[Video, VideoExplanation, dict[str, Path]]]:
+    """``explain_video`` over several videos (``out_dirs[i]`` receives video i's outputs), loading the
+    checkpoint once and the backbone once (when the first readable file needs it).
+
+    The class and the interventions are checked before any video is read. A video that cannot be read
+    (``VideoError``: missing, undecodable) goes to ``on_skip(video, error)`` and the others go on; without
+    ``on_skip`` the error is raised. Yields (video, explanation, written paths) per explained video.
+    """
+    if len(videos) != len(out_dirs):
+        raise ValueError(f"explain_videos: {len(videos)} videos but {len(out_dirs)} output folders")
+    ckpt = checkpoint if isinstance(checkpoint, MotifCheckpoint) else load_motif_checkpoint(checkpoint)
+    check_scores_videos(ckpt)
+    resolve_class(class_name, ckpt.class_names)
+    parse_interventions(interventions, ckpt.concept_names)
+    backbone = None
+    for video, out_dir in zip(videos, out_dirs):
+        try:
+            checked = _checked_video(video)
+            backbone = backbone or load_backbone_from_identity(ckpt.backbone, device=device)
+            result, paths = explain_video(ckpt, checked, out_dir, class_name=class_name, interventions=interventions,
+                                          cache_dir=cache_dir, backbone=backbone)
+        except VideoError as error:
+            if on_skip is None:
+                raise
+            on_skip(video, error)
+            continue
+        yield video, result, paths

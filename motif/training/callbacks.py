@@ -11,8 +11,9 @@ import wandb
 from PIL import Image
 
 from motif.model import explain, fold_views
+from motif.plots.background import BackgroundRenderer
 from motif.plots.colours import concept_colours
-from motif.plots.figures import attention_maps_figure, concept_heatmap_figure, concept_timeline_figure, figure_png_bytes
+from motif.plots.figures import attention_maps_figure, concept_heatmap_figure, concept_timeline_figure
 from motif.sequences.prepare import PreparedData
 from motif.training.loggers import wandb_logger
 
@@ -43,10 +44,11 @@ class ConceptTimelineCallback(pl.Callback):
     ``wandb.Table`` of per-window rows (video, window, start_s, end_s, concept, z, r, pi) of its
     ``table_concepts`` most important concepts (by global importance G for the predicted class), a
     line-series chart of the top-k concepts' z over time (seconds) and a line chart of π, and a
-    table-backed [C, T] heatmap of z. At the end of training, as a supplement: PNG figures (timeline,
-    heatmap, attention maps of the top concepts, saved with a tight bounding box so legends are whole)
-    and one table of each class's top classifier weights. Rank 0 only; the maps are computed here,
-    never during training steps.
+    table-backed [C, T] heatmap of z (the windows table itself). At the end of training, as a supplement:
+    one table of each class's top classifier weights, and PNG figures (timeline, heatmap, attention maps of
+    the top concepts, saved with a tight bounding box so legends are whole) drawn in a worker process while
+    the run goes on (baselines); ``log_figures()`` waits for them and logs them, and must be called before
+    the wandb run finishes. Rank 0 only; the maps are computed here, never during training steps.
     """
 
     def __init__(self, data: PreparedData, every_n_epochs: int = 5, num_videos: int = 4, top_k: int = 5,
@@ -54,6 +56,7 @@ class ConceptTimelineCallback(pl.Callback):
         self.videos = videos_per_class(data.val, num_videos, seed)
         self.class_names, self.concept_names = data.class_names, data.concept_names
         self.every_n_epochs, self.top_k, self.table_concepts = max(1, every_n_epochs), top_k, table_concepts
+        self.renderer, self._figure_run, self._captions = BackgroundRenderer(), None, {}
 
     def _due(self, trainer: pl.Trainer) -> bool:
         epoch = trainer.current_epoch
@@ -81,10 +84,19 @@ class ConceptTimelineCallback(pl.Callback):
         logger = self._logger(trainer)
         if logger is None:
             return
-        payload: dict = {"concepts/top_per_class": self._class_table(pl_module.model)}
+        logger.experiment.log({"concepts/top_per_class": self._class_table(pl_module.model)})
         for item, view in self._views(pl_module):
-            payload.update(self._video_images(item, view))
-        logger.experiment.log(payload)
+            self._submit_video_figures(item, view)
+        self._figure_run = logger.experiment
+
+    def log_figures(self) -> None:
+        """Wait for the end-of-training figures drawn in the background and log them to the run (no-op when
+        none were queued)."""
+        rendered = self.renderer.results()
+        if self._figure_run is not None and rendered:
+            self._figure_run.log({key: wandb.Image(Image.open(io.BytesIO(png)), caption=self._captions[key])
+                                  for key, png in rendered.items()})
+        self._figure_run = None
 
     def _views(self, pl_module: pl.LightningModule):
         """(item, view) per logged video; view: a name and a colour per channel of the concept axis, z [T, C],
@@ -126,43 +138,42 @@ class ConceptTimelineCallback(pl.Callback):
                 for c in shown for t in range(len(z))]
         centres = spans.mean(dim=1).tolist()
         top = shown[:self.top_k]
-        heatmap = wandb.Table(columns=["concept", "window", "z"], optional=False,
-                              data=[[view["names"][c], t, z[t][c]] for c in shown for t in range(len(z))])
+        windows = wandb.Table(columns=WINDOW_COLUMNS, data=rows, optional=False)
         pi_table = wandb.Table(columns=["time_s", "pi"], data=[list(pair) for pair in zip(centres, pi)], optional=False)
         return {
-            f"timeline/{key}/windows": wandb.Table(columns=WINDOW_COLUMNS, data=rows, optional=False),
+            f"timeline/{key}/windows": windows,
             f"timeline/{key}/z": wandb.plot.line_series(
                 xs=centres, ys=[[row[c] for row in z] for c in top], keys=[view["names"][c] for c in top],
                 title=self._title(item, view), xname="time (s)"),
             f"timeline/{key}/pi": wandb.plot.line(pi_table, "time_s", "pi",
                                                   title=f"window importance π, {item.video_id}"),
             f"timeline/{key}/heatmap": wandb.plot_table(
-                "wandb/confusion_matrix/v1", heatmap, {"Actual": "concept", "Predicted": "window", "nPredictions": "z"},
+                "wandb/confusion_matrix/v1", windows, {"Actual": "concept", "Predicted": "window", "nPredictions": "z"},
                 {"title": f"concept activations z [C, T], {item.video_id}"}),
         }
 
-    def _video_images(self, item, view) -> dict:
+    def _submit_video_figures(self, item, view) -> None:
         spans = item.spans.numpy()
         z, g = view["z"], view["G"]
         top = g.topk(min(self.top_k, z.shape[1])).indices.tolist()
-        names = [view["names"][c] for c in top]
+        key = self._key(item)
         figures = {
-            "timeline": concept_timeline_figure(spans, z[:, top].numpy(), names, window_importance=view["pi"].numpy(),
-                                                title=self._title(item, view),
-                                                colours=[view["colours"][c] for c in top]),
-            "heatmap": concept_heatmap_figure(spans, z.numpy(), view["names"], max_concepts=self.table_concepts,
-                                              order=g.argsort(descending=True).tolist(), colours=view["colours"]),
+            "timeline": (concept_timeline_figure, (spans, z[:, top].numpy(), [view["names"][c] for c in top]),
+                         {"window_importance": view["pi"].numpy(), "title": self._title(item, view),
+                          "colours": [view["colours"][c] for c in top]}),
+            "heatmap": (concept_heatmap_figure, (spans, z.numpy(), view["names"]),
+                        {"max_concepts": self.table_concepts, "order": g.argsort(descending=True).tolist(),
+                         "colours": view["colours"]}),
         }
         if view["attention"] is not None:
             by_concept = fold_views(g, len(self.concept_names))   # a concept's G summed over its views
             chosen = by_concept.topk(min(3, len(self.concept_names))).indices.tolist()
-            figures["attention"] = attention_maps_figure(spans, view["attention"][chosen].numpy(),
-                                                         [self.concept_names[c] for c in chosen],
-                                                         title="attention (last layer)")
-        key = self._key(item)
-        return {f"media/{kind}/{key}": wandb.Image(Image.open(io.BytesIO(figure_png_bytes(fig))),
-                                                   caption=item.video_id)
-                for kind, fig in figures.items()}
+            figures["attention"] = (attention_maps_figure,
+                                    (spans, view["attention"][chosen].numpy(), [self.concept_names[c] for c in chosen]),
+                                    {"title": "attention (last layer)"})
+        for kind, (builder, args, kwargs) in figures.items():
+            self._captions[f"media/{kind}/{key}"] = item.video_id
+            self.renderer.submit(f"media/{kind}/{key}", builder, *args, **kwargs)
 
     def _class_table(self, model) -> wandb.Table:
         weight = model.classifier.weight.detach().cpu()

@@ -16,12 +16,12 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from motif.checkpoint import RunDirectoryError, save_motif_checkpoint
+from motif.checkpoint import save_motif_checkpoint
 from motif.config import config_to_dict, run_dir_of, save_config, split_dir_of
 from motif.files import atomic_write_text
-from motif.model.variants import MODEL_VARIANTS
 from motif.sequences.prepare import PreparedData, prepare_sequences
 from motif.stats import mean_std
+from motif.threads import cpu_threads
 from motif.training.baselines import evaluate_bottleneck, linear_baseline, shuffle_windows, zero_shot
 from motif.training.callbacks import ConceptTimelineCallback
 from motif.training.datamodule import ConceptSequenceDataModule
@@ -54,8 +54,9 @@ def _trainer(cfg: DictConfig, out_dir: Path, loggers: list, callbacks: list) -> 
 
 
 def fit_bottleneck(cfg: DictConfig, data: PreparedData, out_dir: Path, variant: str, *, loggers: list,
-                   resume: bool = False, media: bool = False) -> tuple[MotifModule, int]:
-    """Train one bottleneck with Lightning; model selection and early stopping on val accuracy.
+                   resume: bool = False, media: ConceptTimelineCallback | None = None) -> tuple[MotifModule, int]:
+    """Train one bottleneck with Lightning; model selection and early stopping on val accuracy; ``media``
+    logs its concept timelines to wandb.
 
     Returns the module holding the SELECTED (best validation) weights and the number of epochs run.
     A finished fit leaves ``fit.json`` beside its Lightning checkpoints; ``resume`` with the same
@@ -87,10 +88,8 @@ def fit_bottleneck(cfg: DictConfig, data: PreparedData, out_dir: Path, variant: 
     checkpoint = ModelCheckpoint(dirpath=str(ckpt_dir), filename="best", monitor="val/selection", mode="max",
                                  save_last=True, save_top_k=1)
     callbacks = [checkpoint, EarlyStopping(monitor="val/selection", mode="max", patience=cfg.optim.patience)]
-    if media and wandb_logger(loggers) is not None:
-        w = cfg.logger.wandb
-        callbacks.append(ConceptTimelineCallback(data, every_n_epochs=w.media_every_n_epochs,
-                                                 num_videos=w.num_videos, top_k=w.top_k, seed=cfg.seed))
+    if media is not None:
+        callbacks.append(media)
     trainer = _trainer(cfg, out_dir, loggers, callbacks)
     last = ckpt_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
@@ -104,6 +103,17 @@ def fit_bottleneck(cfg: DictConfig, data: PreparedData, out_dir: Path, variant: 
     return module, trainer.current_epoch
 
 
+def evaluation_device(accelerator: str) -> torch.device:
+    """Where the evaluation after training runs: on the accelerator the run trained on (this process's
+    current CUDA device for ``gpu`` / ``cuda``, or for ``auto`` when CUDA is available; ``mps`` likewise),
+    else on the CPU."""
+    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    if accelerator in ("mps", "auto") and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
 def _load_best(module: MotifModule, path: str) -> None:
     state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
@@ -111,16 +121,32 @@ def _load_best(module: MotifModule, path: str) -> None:
 
 
 def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | None:
-    """Train and evaluate one split. Returns its metrics on rank 0, None on other ranks."""
+    """Train and evaluate one split. Returns its metrics on rank 0, None on other ranks.
+
+    The data (and the embedding cache) are prepared with PyTorch's default threads, the bottleneck is
+    trained and evaluated on ``trainer.cpu_threads`` of them (when set)."""
     out_dir = split_dir_of(cfg, split)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     data = prepare_sequences(cfg, split, out_dir)
+    with cpu_threads(cfg.trainer.cpu_threads):
+        return fit_and_evaluate(cfg, split, data, out_dir, start, resume)
+
+
+def fit_and_evaluate(cfg: DictConfig, split: int, data: PreparedData, out_dir: Path, start: float,
+                     resume: bool) -> dict | None:
+    """The bottleneck of one split, its baselines, metrics.json and best.ckpt (``start``: the split's
+    perf_counter start, for metrics' seconds). Returns the metrics on rank 0, None on other ranks."""
     run_name = f"{cfg.name}" if len(cfg.data.splits) == 1 else f"{cfg.name}-split{split}"
     resume_epoch = checkpoint_epoch(out_dir / "lightning" / cfg.model.variant / "last.ckpt") if resume else None
     loggers = build_loggers(cfg, out_dir, run_name, resume_epoch)
+    media = None
+    if wandb_logger(loggers) is not None:
+        w = cfg.logger.wandb
+        media = ConceptTimelineCallback(data, every_n_epochs=w.media_every_n_epochs, num_videos=w.num_videos,
+                                        top_k=w.top_k, seed=cfg.seed)
     module, epochs = fit_bottleneck(cfg, data, out_dir, cfg.model.variant, loggers=loggers, resume=resume,
-                                    media=True)
+                                    media=media)
     full = baseline_run = None
     if cfg.baselines.full_attention and cfg.model.variant != FULL_ATTENTION_VARIANT:
         if wandb_logger(loggers) is not None and rank_zero_only.rank == 0:  # its own wandb run, job_type baseline
@@ -130,17 +156,17 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
     if rank_zero_only.rank != 0:
         return None
 
-    bs = cfg.optim.batch_size
+    bs, device = cfg.optim.batch_size, evaluation_device(cfg.trainer.accelerator)
     model = module.model
-    val, test = evaluate_bottleneck(model, data.val, bs), evaluate_bottleneck(model, data.test, bs)
+    val, test = evaluate_bottleneck(model, data.val, bs, device), evaluate_bottleneck(model, data.test, bs, device)
     metrics: dict = {"variant": cfg.model.variant,
                      "val_acc": val.acc, "test_acc": test.acc, "test_acc_top5": test.acc_top5, "epochs": epochs,
                      "num_train": len(data.train), "num_val": len(data.val), "num_test": len(data.test),
                      "num_concepts": len(data.concept_names), "num_classes": len(data.class_names),
                      "skipped_videos": len(data.skipped)}
     if cfg.baselines.time_shuffle:
-        metrics["shuffled_test_acc"] = evaluate_bottleneck(model, shuffle_windows(data.test, cfg.seed), bs).acc
-    metrics["baselines"] = run_baselines(cfg, data, full)
+        metrics["shuffled_test_acc"] = evaluate_bottleneck(model, shuffle_windows(data.test, cfg.seed), bs, device).acc
+    metrics["baselines"] = run_baselines(cfg, data, full, device)
     if baseline_run is not None:
         baseline_run.summary.update(_flatten(metrics["baselines"]))
         baseline_run.finish()
@@ -151,6 +177,8 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
                           text_embeddings=data.text_embeddings, standardizer=data.standardizer, video=data.video,
                           backbone=data.backbone, config=config_to_dict(cfg), metrics=metrics)
     _write_json(out_dir / "metrics.json", metrics)
+    if media is not None:
+        media.log_figures()   # drawn in the background while the baselines ran
     wb = wandb_logger(loggers)
     if wb is not None:
         wb.experiment.summary.update(_flatten(metrics))
@@ -161,7 +189,10 @@ def train_split(cfg: DictConfig, split: int, resume: bool = False) -> dict | Non
     return metrics
 
 
-def run_baselines(cfg: DictConfig, data: PreparedData, full_attention_module: MotifModule | None) -> dict:
+def run_baselines(cfg: DictConfig, data: PreparedData, full_attention_module: MotifModule | None,
+                  device: str | torch.device = "cpu") -> dict:
+    """The baselines of ``cfg.baselines`` on ``data`` (the full-attention bottleneck, trained before, is
+    evaluated on ``device``): {name: accuracies, or {"skipped": why}}."""
     b, out = cfg.baselines, {}
     k = len(data.class_names)
     weights = class_weights_from_labels([it.label for it in data.train], k) if cfg.optim.class_weighted else None
@@ -181,8 +212,9 @@ def run_baselines(cfg: DictConfig, data: PreparedData, full_attention_module: Mo
             out["zero_shot"] = {"test_acc": zs["mean_embedding"]["test_acc"], **zs}  # no pooling picked on test
     if full_attention_module is not None:
         model = full_attention_module.model
-        out["full_attention"] = {"val_acc": evaluate_bottleneck(model, data.val, cfg.optim.batch_size).acc,
-                                 "test_acc": evaluate_bottleneck(model, data.test, cfg.optim.batch_size).acc}
+        bs = cfg.optim.batch_size
+        out["full_attention"] = {"val_acc": evaluate_bottleneck(model, data.val, bs, device).acc,
+                                 "test_acc": evaluate_bottleneck(model, data.test, bs, device).acc}
     return out
 
 
@@ -244,60 +276,3 @@ def train_and_evaluate(cfg: DictConfig, resume: bool = False) -> dict | None:
     summary = {**aggregate_splits(list(per_split.values())), "splits": per_split}
     _write_json(run_dir / "metrics.json", summary)
     return summary
-
-
-def format_summary(metrics: dict, run_dir: Path) -> str:
-    """A short text table of the model and its baselines."""
-    def pct(value) -> str:
-        return f"{100 * value:6.1f}" if isinstance(value, (int, float)) else "     -"
-
-    def std(tree: dict, key: str) -> str:
-        return f" ± {100 * tree[key + '_std']:.1f}" if key + "_std" in tree else ""
-
-    lines = [f"run directory: {run_dir}", f"{'method':<28}{'test acc %':>12}"]
-    variant = metrics.get("variant", "motif")
-    model = MODEL_VARIANTS[variant].display_name if variant in MODEL_VARIANTS else variant
-    lines.append(f"{model:<28}{pct(metrics.get('test_acc'))}{std(metrics, 'test_acc')}")
-    if "shuffled_test_acc" in metrics:
-        lines.append(f"{model + ', windows shuffled':<28}{pct(metrics['shuffled_test_acc'])}"
-                     f"{std(metrics, 'shuffled_test_acc')}")
-    for name, tree in metrics.get("baselines", {}).items():
-        if "skipped" in tree:
-            lines.append(f"{name:<28}{'skipped':>12}  ({tree['skipped']})")
-        else:
-            lines.append(f"{name:<28}{pct(tree.get('test_acc'))}{std(tree, 'test_acc')}")
-    return "\n".join(lines)
-
-
-SUMMARY_SCORES = ("concept_auc_mean", "localisation", "localisation_chance", "recovery_all", "recovery_any",
-                  "absent_importance_share", "absent_in_top3_rate", "identical_windows_max_deviation",
-                  "zero_evidence_max_z_ratio",
-                  "remove_concepts_k5_prob_drop_top", "remove_concepts_k5_prob_drop_random", "repair_rate_4_edits")
-
-
-def summarize_run(run_dir: str | Path) -> str:
-    """The accuracy table of a finished run, its evaluation headline (if ``tools/evaluate.py`` ran) and
-    where its reports, logs and checkpoint are."""
-    run_dir = Path(run_dir)
-    metrics_file = run_dir / "metrics.json"
-    if not metrics_file.is_file():
-        raise RunDirectoryError(f"{metrics_file} does not exist", where=metrics_file,
-                                hint="pass a run directory of tools/train.py, or train first")
-    lines = [format_summary(json.loads(metrics_file.read_text()), run_dir)]
-    headline = run_dir / "evaluation" / "headline.json"
-    if headline.is_file():
-        lines.append("\nevaluation (" + str(headline.parent) + "):")
-        scores = json.loads(headline.read_text())
-        lines += [f"  {key:<40}" + (f"{scores[key]:.3f}" if isinstance(scores[key], (int, float)) else "n/a")
-                  for key in SUMMARY_SCORES if key in scores]
-    reports = sorted(run_dir.glob("explanations/*/report.html"))
-    if reports:
-        lines.append("\nexplanation reports:")
-        lines += [f"  {path}" for path in reports]
-    wandb_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
-    if wandb_runs:
-        lines.append(f"\nwandb offline runs (train, baselines, evaluation; upload with: wandb sync "
-                     f"{run_dir / 'wandb' / 'offline-run-*'}):")
-        lines += [f"  {path}" for path in wandb_runs]
-    lines.append(f"checkpoint: {run_dir / 'best.ckpt'}")
-    return "\n".join(lines)
