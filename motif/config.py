@@ -117,6 +117,9 @@ class OptimConfig:
     l1_weight: float = 1e-3
     l1_mode: str = "penalty"  # penalty (in the loss) | proximal (soft-threshold after each step: exact zeros)
     sparsity_weight: float = 1e-3
+    lr_schedule: str = "constant"  # a name of LR_SCHEDULES (constant: optim.lr throughout, the published recipe)
+    warmup_epochs: int = 0  # epochs of linear warm-up to optim.lr before the schedule (either schedule)
+    final_lr_ratio: float = 0.0  # cosine: the last epoch's learning rate as a fraction of optim.lr
     bucket_by_length: bool = True
 
 
@@ -226,6 +229,8 @@ PRECISIONS: Registry[str] = Registry("training precision", key="model.precision"
     "32": "float32", "bf16": "bfloat16 autocast of the bottleneck (the loss stays float32)"})
 L1_MODES: Registry[str] = Registry("L1 mode", key="optim.l1_mode", entries={
     "penalty": "λ1·Σ|W| added to the loss", "proximal": "soft-thresholding after each optimiser step (exact zeros)"})
+LR_SCHEDULES: Registry[str] = Registry("learning-rate schedule", key="optim.lr_schedule", entries={
+    "constant": "optim.lr in every epoch", "cosine": "half a cosine from optim.lr down to optim.final_lr_ratio·lr"})
 WANDB_MODES: Registry[str] = Registry("wandb mode", key="logger.wandb.mode", entries={
     "auto": "online with an API key, else offline", "online": "sync while training",
     "offline": "write a local run to sync later", "disabled": "no wandb run"})
@@ -240,7 +245,7 @@ STRUCTURED_OUTPUTS: Registry[str] = Registry("structured output", key="discovery
 # Every key whose value names a choice: the registry of the choices (``registry.key`` is the key).
 _CHOICES: dict[str, Registry] = {registry.key: registry for registry in (
     VIDEO_BACKENDS, FRAME_SAMPLING, DATASET_FORMATS, ORDER_TASK_VARIANTS, CACHE_MODES, MODEL_VARIANTS,
-    ATTENTION_IMPLEMENTATIONS, PRECISIONS, L1_MODES, WANDB_MODES, DISCOVERY_MODES, DISCOVERY_INPUTS,
+    ATTENTION_IMPLEMENTATIONS, PRECISIONS, L1_MODES, LR_SCHEDULES, WANDB_MODES, DISCOVERY_MODES, DISCOVERY_INPUTS,
     STRUCTURED_OUTPUTS)}
 
 
@@ -312,6 +317,8 @@ _RANGES = {
     "optim.label_smoothing": PROBABILITY,
     "optim.l1_weight": NON_NEGATIVE,
     "optim.sparsity_weight": NON_NEGATIVE,
+    "optim.warmup_epochs": NON_NEGATIVE,
+    "optim.final_lr_ratio": PROBABILITY,
     "trainer.num_nodes": AT_LEAST_ONE,
     "trainer.num_workers": NON_NEGATIVE,
     "trainer.log_every_n_steps": AT_LEAST_ONE,
@@ -415,6 +422,10 @@ def _check_ranges(cfg: DictConfig) -> None:
         raise ConfigError(f"Config key 'data.synthetic.min_windows' is {synthetic.min_windows}, more than "
                           f"'data.synthetic.max_windows' ({synthetic.max_windows}).",
                           where="data.synthetic.min_windows")
+    if cfg.optim.warmup_epochs >= cfg.optim.max_epochs:
+        raise ConfigError(f"Config key 'optim.warmup_epochs' is {cfg.optim.warmup_epochs}, not less than "
+                          f"'optim.max_epochs' ({cfg.optim.max_epochs}): the warm-up would never reach optim.lr. "
+                          f"Lower optim.warmup_epochs.", where="optim.warmup_epochs")
     variant = MODEL_VARIANTS[cfg.model.variant]
     if variant.max_layers is not None and cfg.model.num_layers > variant.max_layers:
         raise ConfigError(f"Config key 'model.num_layers' is {cfg.model.num_layers}; model.variant "

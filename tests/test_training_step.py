@@ -3,6 +3,8 @@ named exactly (checked every few steps), and the bottleneck's bf16 autocast and 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -11,6 +13,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.data import DataLoader
 
 import motif.training.module as module_file
+from motif.config import OptimConfig
 from motif.model.dropout import KeyedDropout, as_int32_bits, hash32, hash32_int32, sample_keys
 from motif.sequences import ConceptSequence, SequenceDataset, collate_sequences
 from motif.training.module import MotifModule, NonFiniteLossError
@@ -19,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 CONCEPTS, CLASSES = 6, 3
 MODEL = dict(num_concepts=CONCEPTS, num_classes=CLASSES, num_layers=1, dropout=0.2)
-OPTIM = dict(lr=1e-2, weight_decay=1e-2, label_smoothing=0.1, l1_weight=1e-3, sparsity_weight=1e-3, l1_mode="penalty")
+OPTIM = {**dataclasses.asdict(OptimConfig()), "lr": 1e-2}  # the published recipe (L1 penalty, constant lr)
 
 
 def make_items(count: int, seed: int = 0) -> list[ConceptSequence]:

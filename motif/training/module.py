@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import pytorch_lightning as pl
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
-from motif.config import L1_MODES, PRECISIONS
+from motif.config import L1_MODES, LR_SCHEDULES, PRECISIONS
 from motif.errors import MotifError
 from motif.model import BottleneckOutput, TemporalConceptBottleneck
 from motif.model.dropout import dropout_keys, sample_keys
@@ -76,6 +77,45 @@ def adam_step_sizes(optimizer: torch.optim.Optimizer, parameter: Tensor) -> Tens
     return group["lr"] / (second_moment.sqrt() + group["eps"])
 
 
+@dataclasses.dataclass
+class LearningRateSchedule:
+    """The factor f(e) of the learning rate in epoch e (0-based): epoch e trains at optim.lr · f(e).
+
+    With W = warmup_epochs, E = max_epochs (W < E), r = final_lr_ratio:
+      warm-up, e < W:     f(e) = (e + 1) / (W + 1)                      (linear, reaching 1 at epoch W)
+      constant, e >= W:   f(e) = 1
+      cosine, e >= W:     f(e) = r + (1 − r) · (1 + cos(π · p)) / 2,   p = (e − W) / max(E − 1 − W, 1)
+                          (1 at epoch W, r in the last epoch E − 1)
+    The proximal L1 step uses the scheduled learning rate too (its threshold is λ1 · lr / (√v̂ + ε)).
+    A plain dataclass so that its fields travel in the Lightning checkpoint (``LambdaLR.state_dict``).
+    """
+
+    name: str
+    max_epochs: int
+    warmup_epochs: int = 0
+    final_lr_ratio: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name not in LR_SCHEDULES:
+            raise ValueError(f"optim.lr_schedule must be one of {LR_SCHEDULES.names()}, got {self.name!r}")
+        if not 0 <= self.warmup_epochs < self.max_epochs:
+            raise ValueError(f"optim.warmup_epochs must be in [0, optim.max_epochs = {self.max_epochs}), "
+                             f"got {self.warmup_epochs}")
+
+    def __call__(self, epoch: int) -> float:
+        if epoch < self.warmup_epochs:
+            return (epoch + 1) / (self.warmup_epochs + 1)
+        if self.name == "constant":
+            return 1.0
+        progress = min((epoch - self.warmup_epochs) / max(self.max_epochs - 1 - self.warmup_epochs, 1), 1.0)
+        return self.final_lr_ratio + (1.0 - self.final_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    @property
+    def is_constant(self) -> bool:
+        """True when every epoch trains at optim.lr (no scheduler is needed)."""
+        return self.name == "constant" and self.warmup_epochs == 0
+
+
 class NonFiniteLossError(MotifError, FloatingPointError):
     """The training loss became NaN or inf; the message names the epoch, step and videos."""
 
@@ -107,6 +147,9 @@ class MotifModule(pl.LightningModule):
     W <- max(0, W − λ1 · lr / (√v̂ + ε)) with Adam's own step sizes (``adam_step_sizes``), so a weight whose
     loss gradient stays below λ1 is exactly 0.
 
+    ``optim["lr_schedule"]``, ``optim["warmup_epochs"]`` and ``optim["final_lr_ratio"]`` give the learning rate of
+    each epoch (``LearningRateSchedule``); "constant" without warm-up trains at optim.lr with no scheduler.
+
     Exact under resume and DDP: dropout masks are keyed by (seed, epoch, video id) (``KeyedDropout``),
     the loss of a process's share of a global batch is normalised by the global batch's totals, and
     the global RNG states travel in the Lightning checkpoint. A non-finite loss on any process stops
@@ -122,12 +165,14 @@ class MotifModule(pl.LightningModule):
                  precision: str = "32", compile: bool = False):
         super().__init__()
         if precision not in PRECISIONS:
-            raise ValueError(f"model.precision must be one of {PRECISIONS.names}, got {precision!r}")
+            raise ValueError(f"model.precision must be one of {PRECISIONS.names()}, got {precision!r}")
         self.seed, self.bottleneck_precision = seed, precision
         self.save_hyperparameters()
         self.model = TemporalConceptBottleneck(**model_kwargs)
         if optim["l1_mode"] not in L1_MODES:
-            raise ValueError(f"optim.l1_mode must be one of {L1_MODES.names}, got {optim['l1_mode']!r}")
+            raise ValueError(f"optim.l1_mode must be one of {L1_MODES.names()}, got {optim['l1_mode']!r}")
+        self.lr_schedule = LearningRateSchedule(optim["lr_schedule"], optim["max_epochs"], optim["warmup_epochs"],
+                                                optim["final_lr_ratio"])
         if compile:
             self.model.compile()
         self.optim = optim
@@ -256,7 +301,13 @@ class MotifModule(pl.LightningModule):
         self._eval_step(batch, "test")
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.model.parameters(), lr=self.optim["lr"], weight_decay=self.optim["weight_decay"])
+        """AdamW at optim.lr, and for a non-constant ``LearningRateSchedule`` a per-epoch ``LambdaLR``."""
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.optim["lr"],
+                                      weight_decay=self.optim["weight_decay"])
+        if self.lr_schedule.is_constant:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     def transfer_batch_to_device(self, batch: SequenceBatch, device: torch.device, dataloader_idx: int) -> SequenceBatch:
         return SequenceBatch(to_device(batch.concepts, device), to_device(batch.padding_mask, device),
