@@ -20,6 +20,7 @@ one it runs on the CPU with smaller shapes and says so (``"device": "cpu"``, ``"
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -34,21 +35,22 @@ import numpy as np
 import torch
 from bench_extract import prepared_frames
 from bench_model import make_batch
-from motif.data.windows import VideoWindowSettings
 
 from motif.backbone import load_backbone
 from motif.cache import EmbeddingCache, extract_embeddings
+from motif.config import OptimConfig
 from motif.data import VideoRecord
 from motif.model import TemporalConceptBottleneck
 from motif.sequences import SequenceBatch
 from motif.training.module import MotifModule
+from motif.video import VideoWindowSettings
 from motif.video.write import write_video
 
 PUBLISHED = {"batch": 32, "windows": 64, "concepts": 200, "classes": 51, "long_windows": 16384, "long_concepts": 256,
              "backbone": "PE-Core-L-14-336", "clips": 16, "clip_seconds": 10.0}
 REDUCED = {"batch": 8, "windows": 32, "concepts": 64, "classes": 10, "long_windows": 2048, "long_concepts": 64,
            "backbone": "ViT-B-32", "clips": 3, "clip_seconds": 4.0}
-OPTIM = {"lr": 1e-3, "weight_decay": 1e-2, "label_smoothing": 0.1, "l1_weight": 1e-3, "sparsity_weight": 1e-3}
+OPTIM = dataclasses.asdict(OptimConfig())   # the published recipe (configs/_base.yaml)
 
 
 def synchronize(device: torch.device) -> None:
