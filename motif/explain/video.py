@@ -179,7 +179,8 @@ def explain_videos(checkpoint: str | Path | MotifCheckpoint, videos: Sequence[Vi
     for video, out_dir in zip(videos, out_dirs):
         try:
             checked = _checked_video(video)
-            backbone = backbone or load_backbone_from_identity(ckpt.backbone, device=device)
+            if backbone is None:
+                backbone = load_backbone_from_identity(ckpt.backbone, device=device)
             result, paths = explain_video(ckpt, checked, out_dir, class_name=class_name, interventions=interventions,
                                           cache_dir=cache_dir, backbone=backbone)
         except VideoError as error:
