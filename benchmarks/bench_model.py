@@ -10,7 +10,8 @@ Prints one JSON object:
   addcmul, scaled_dot_product_attention of width d, then the FFN on the normalised input);
 - max_abs_diff / max_abs_grad_diff: largest difference of outputs / parameter gradients between the
   fast path and each of the other two;
-- long_video: forward + backward of one video of --long-windows windows on CPU, with the fast block
+- long_video: forward + backward of one video of --long-windows windows on CPU (dropout masks as in
+  training), with the fast block (its attention takes ``motif.model.binned_attention`` at this length)
   and with the reference block, each run in a fresh process: seconds and peak_rss_mb (peak resident
   memory of that process, including the PyTorch runtime, whose own footprint before the video is
   reported as baseline_rss_mb), and ``speedup_vs_reference``.
@@ -34,6 +35,7 @@ from einops import rearrange
 from meters import peak_rss_mb, timed
 
 from motif.model import ConceptTemporalBlock, TemporalConceptBottleneck, fast_attention
+from motif.model.dropout import dropout_keys, sample_keys
 
 
 def make_batch(batch: int, windows: int, concepts: int, classes: int, seed: int = 0):
@@ -70,9 +72,11 @@ def with_reference_blocks(model: TemporalConceptBottleneck) -> TemporalConceptBo
 
 
 def train_step(model: TemporalConceptBottleneck, x, padding_mask, labels) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds) for one forward + loss + backward."""
+    """(wall seconds, process CPU seconds) for one forward + loss + backward, with per-video dropout masks as
+    in training (``dropout_keys``)."""
     model.zero_grad(set_to_none=True)
-    with timed() as took:
+    keys = sample_keys([f"video {i}" for i in range(x.shape[0])], 0)
+    with timed() as took, dropout_keys(model, keys):
         out = model(x, padding_mask)
         F.cross_entropy(out.logits, labels).backward()
     return took.wall, took.cpu
@@ -140,7 +144,7 @@ def long_video_child(args) -> None:
         with_reference_blocks(model)
     x = torch.randn(1, args.long_windows, args.long_concepts)
     baseline_mb = peak_rss_mb()
-    with timed() as total:
+    with timed() as total, dropout_keys(model, sample_keys(["long video"], 0)):   # masks as in training
         with timed() as forward:
             out = model(x)
         out.logits.logsumexp(dim=-1).sum().backward()

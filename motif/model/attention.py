@@ -6,7 +6,8 @@ Two interchangeable implementations compute the same numbers:
   ([B, C, T, d] layout) and a broadcast key-padding mask [B, 1, 1, T]. It never materialises the
   [B, C, T, T] maps, so memory is linear in T and long videos fit (fused kernels on CPU and GPU).
   Inside a MoTIF layer the LayerNorm's affine and the width-d projections fold into one width-1
-  attention over the normalised input (``folded_coefficients``), whatever d.
+  attention over the normalised input (``folded_coefficients``), whatever d; on long videos on the CPU
+  that width-1 attention runs in time linear in T (``motif.model.binned_attention``).
 - ``explicit``: scores, masked softmax and maps [B, C, T, T] written out. Used to return the maps
   for explanations (attention interventions on the fast path touch only their chosen concepts).
 """
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from motif.model.binned_attention import binned_attention, binned_attention_pays
 from motif.model.variants import ATTENTION_IMPLEMENTATIONS
 
 if TYPE_CHECKING:
@@ -107,6 +109,8 @@ class ConceptTemporalAttention(nn.Module):
         concepts as heads, its queries λ [B, C, T, 1] and x̂ as keys and values, then out = a·(A x̂) + b.
         """
         alpha, beta, scale, shift = self.folded_coefficients(norm_weight, norm_bias)
+        if binned_attention_pays(x_hat, alpha, beta, key_valid):
+            return binned_attention(x_hat, alpha, beta, key_valid, scale, shift)
         keys = rearrange(x_hat, "b t c -> b c t 1").contiguous()
         queries = torch.addcmul(beta[:, None, None], keys, alpha[:, None, None])
         pooled = rearrange(fast_attention(queries, keys, keys, key_valid), "b c t 1 -> b t c")

@@ -38,10 +38,36 @@ class ConceptFFN(nn.Module):
                          torch.addcmul(self.in_bias, self.in_weight, norm_bias[:, None]))
 
     def _map(self, y: Tensor, in_weight: Tensor, in_bias: Tensor) -> Tensor:
-        hidden = F.gelu(torch.addcmul(in_bias, y.unsqueeze(-1), in_weight))   # [B, T, C, H]
+        return _ConceptFFNMap.apply(y, in_weight, in_bias, self.out_weight, self.out_bias)
+
+
+class _ConceptFFNMap(torch.autograd.Function):
+    """y [..., C] -> Σ_h W2[c, h]·GELU(W1[c, h]·y + b1[c, h]) + b2[c], saving only y: the backward recomputes
+    the [..., C, H] pre-activation instead of keeping it and the GELU output from the forward (two fewer
+    [B, T, C] tensors held per layer on long videos; the same gradients as autograd's, to rounding)."""
+
+    @staticmethod
+    def forward(ctx, y: Tensor, in_weight: Tensor, in_bias: Tensor, out_weight: Tensor, out_bias: Tensor) -> Tensor:
+        ctx.save_for_backward(y, in_weight, in_bias, out_weight)
+        hidden = F.gelu(torch.addcmul(in_bias, y.unsqueeze(-1), in_weight))
         if hidden.shape[-1] == 1:
-            return torch.addcmul(self.out_bias, hidden.squeeze(-1), self.out_weight.squeeze(-1))
-        return (hidden * self.out_weight).sum(dim=-1) + self.out_bias
+            return torch.addcmul(out_bias, hidden.squeeze(-1), out_weight.squeeze(-1))
+        return (hidden * out_weight).sum(dim=-1) + out_bias
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        y, in_weight, in_bias, out_weight = ctx.saved_tensors
+        leading = tuple(range(grad.dim() - 1))
+        grad = grad.unsqueeze(-1)
+        pre = torch.addcmul(in_bias, y.unsqueeze(-1), in_weight)
+        grad_pre = torch.ops.aten.gelu_backward(grad * out_weight, pre)
+        # each [..., C, H] buffer is reused once its value has been read (fewer large temporaries)
+        grad_out_weight = torch.ops.aten.gelu_(pre).mul_(grad).sum(dim=leading)
+        grad_in_weight = torch.mul(grad_pre, y.unsqueeze(-1), out=pre).sum(dim=leading)
+        grad_in_bias = grad_pre.sum(dim=leading)
+        grad_y = grad_pre.mul_(in_weight).sum(dim=-1)
+        return (grad_y.to(y.dtype), grad_in_weight.to(in_weight.dtype), grad_in_bias.to(in_bias.dtype),
+                grad_out_weight.to(out_weight.dtype), grad.squeeze(-1).sum(dim=leading).to(out_weight.dtype))
 
 
 class ConceptTemporalBlock(nn.Module):

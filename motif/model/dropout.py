@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 _MASK32 = 0xFFFFFFFF
+HASH_CHUNK_ELEMENTS = 1 << 18   # elements hashed at once (all samples together)
 
 
 def hash32(x: Tensor | int) -> Tensor | int:
@@ -92,15 +93,19 @@ class KeyedDropout(nn.Dropout):
         # the call's salt is hashed on the host: no scalar tensor is copied to the device on every call
         stream = hash32(self.keys.to(x.device) ^ hash32(self.salt * 65536 + self.calls))
         self.calls += 1
-        index = torch.arange(elements, device=x.device, dtype=torch.int32)
-        salted = as_int32_bits(hash32(stream + 0x9E3779B9))[:, None]
-        bits = index[None, :] ^ as_int32_bits(stream)[:, None]
-        scratch = torch.empty_like(bits)
-        hash32_int32_(hash32_int32_(bits, scratch).bitwise_xor_(salted), scratch)
+        salted, stream = as_int32_bits(hash32(stream + 0x9E3779B9))[:, None], as_int32_bits(stream)[:, None]
         # u = (bits >> 8) / 2^24 >= p (in float32) <=> the 24-bit integer (bits >> 8) >= ceil(float32(p)·2^24)
         threshold = math.ceil(struct.unpack("f", struct.pack("f", self.p))[0] * (1 << 24))
-        keep = torch.bitwise_right_shift(bits, 8, out=scratch).bitwise_and_(0xFFFFFF) >= threshold
-        return torch.where(keep.view_as(x), x / (1.0 - self.p), 0.0)
+        keep = torch.empty(x.shape[0], elements, dtype=torch.bool, device=x.device)
+        step = max(1, HASH_CHUNK_ELEMENTS // x.shape[0])   # the int32 scratch stays small on long videos
+        for start in range(0, elements, step):
+            stop = min(start + step, elements)
+            bits = torch.arange(start, stop, device=x.device, dtype=torch.int32)[None, :] ^ stream
+            scratch = torch.empty_like(bits)
+            hash32_int32_(hash32_int32_(bits, scratch).bitwise_xor_(salted), scratch)
+            torch.ge(torch.bitwise_right_shift(bits, 8, out=scratch).bitwise_and_(0xFFFFFF), threshold,
+                     out=keep[:, start:stop])
+        return x.mul(keep.view_as(x)).div_(1.0 - self.p)
 
 
 @contextmanager

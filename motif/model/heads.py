@@ -23,7 +23,28 @@ class ConceptActivation(nn.Module):
         self.shift = nn.Parameter(torch.zeros(num_concepts))
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(F.softplus(torch.addcmul(self.shift, x, self.scale)) - LN2)
+        return _ShiftedSoftplusClamp.apply(x, self.scale, self.shift)
+
+
+class _ShiftedSoftplusClamp(torch.autograd.Function):
+    """x [..., C], α, β [C] -> max(0, softplus(x·α + β) − ln 2), saving only x (and the output): the backward
+    recomputes x·α + β rather than holding it from the forward (one fewer [B, T, C] tensor on long videos)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+        z = F.relu(F.softplus(torch.addcmul(shift, x, scale)) - LN2)
+        ctx.save_for_backward(x, scale, shift, z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, scale, shift, z = ctx.saved_tensors
+        pre = torch.addcmul(shift, x, scale)
+        grad_pre = torch.ops.aten.softplus_backward(grad.masked_fill(z <= 0, 0), pre, 1, 20)
+        leading = tuple(range(grad.dim() - 1))
+        grad_scale = torch.mul(grad_pre, x, out=pre).sum(dim=leading)   # the buffer of pre, reused
+        grad_shift = grad_pre.sum(dim=leading)
+        return grad_pre.mul_(scale).to(x.dtype), grad_scale.to(scale.dtype), grad_shift.to(shift.dtype)
 
 
 class NonNegativeLinear(nn.Module):
