@@ -21,7 +21,7 @@ the test set once for the chosen one.
 ``--measure-on fresh --fresh-world DIR`` measures them on every video of another world drawn from the
 same generator (``tools/make_synthetic.py --out DIR --seed 1 --num-videos 640``: no video of it was
 seen in training or in choosing a recipe), embedded like the run's own videos and standardised with
-the checkpoint's statistics (meaning-fresh.json). With 64 test videos one video is 1.6 points of
+the checkpoint's statistics (meaning-fresh-<folder name>.json). With 64 test videos one video is 1.6 points of
 accuracy; 640 fresh videos bring the binomial standard error from about 3 points to 1.
 
 Each run trains with tools/train.py's code into ``<out>/<task>-<variant>-seed<k>`` (extra ``key=value``
@@ -84,7 +84,7 @@ def fresh_world_videos(run_dir: Path, world: Path):
     the run's backbone and standardised with the checkpoint's training statistics."""
     checkpoint = load_test_set(run_dir).checkpoint
     cfg = load_config(run_dir / "config.yaml", [f"data.root={world}", f"cache.dir=cache/fresh-{world.name}"])
-    data = prepare_sequences(cfg, cfg.data.splits[0], run_dir / "fresh-world")
+    data = prepare_sequences(cfg, cfg.data.splits[0], run_dir / f"fresh-{world.name}")
     if list(data.concept_names) != list(checkpoint.concept_names):
         raise SystemExit(f"{world}: its concepts differ from the checkpoint's; was it made with another bank?")
     fitted, own = data.standardizer, checkpoint.standardizer
@@ -114,7 +114,8 @@ def run_one(task: str, variant: str, seed: int, out: Path, overrides: list[str],
            "shuffled_accuracy": metrics.get(f"shuffled_{measured}_acc", math.nan), "epochs": metrics["epochs"]}
     if task != "world":
         return row
-    meaning_file = run_dir / ("meaning.json" if subset == "test" else f"meaning-{subset}.json")
+    meaning_file = run_dir / {"test": "meaning.json", "val": "meaning-val.json",
+                              "fresh": f"meaning-fresh-{fresh_world.name if fresh_world else ''}.json"}[subset]
     if not meaning_file.is_file() or not set(WORLD_KEYS) <= set(json.loads(meaning_file.read_text())):
         if subset == "fresh":
             ckpt, videos, truth = fresh_world_videos(run_dir, fresh_world)

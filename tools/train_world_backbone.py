@@ -2,7 +2,7 @@
 
     python tools/train_world_backbone.py --out data/backbones/motif-world-vit.safetensors
 
-The loss, the left/right fine-tuning options and the recipe of the shipped weights are described in
+The loss, the left/right and small/large fine-tuning options and the recipe of the shipped weights are described in
 motif/world/backbone_training.py. Writes the fp16 weights and a JSON report next to them.
 """
 
@@ -28,6 +28,8 @@ HELP = {
     "side_oversample": "fraction of each batch drawn from frames with exactly one side occupied",
     "side_captions": "'<object> <side>' captions per step (half are opposite-side hard negatives)",
     "side_pair_weight": "weight of the left-vs-right softmax loss on one-side frames",
+    "size_oversample": "fraction of each batch drawn from frames with a small shape and no large one",
+    "size_pair_weight": "weight of the small-vs-large softmax loss on frames with exactly one of the two",
 }
 
 

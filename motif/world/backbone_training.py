@@ -22,18 +22,32 @@ one side is occupied (balanced between the two sides, half of them with the clas
 triangle"), ``--side-captions`` adds captions that pair a visible object with its side ("green
 triangle on the left side"; the same object with the opposite side is the matching hard negative),
 and ``--side-pair-weight`` adds a two-way softmax loss between the two side phrases on those
-frames (the opposite side is an explicit hard negative). The shipped weights are the from-scratch
-run above, fine-tuned with
+frames (the opposite side is an explicit hard negative).
 
-    python tools/train_world_backbone.py --init base.safetensors --seed 2000 --steps 300 \
-        --lr 2e-4 --warmup 20 --train-videos 600 --eval-videos 120 --eval-every 100 \
-        --side-oversample 0.5 --side-captions 24 --side-pair-weight 1.0 --threads 2
+Small/large fine-tuning. "small shape" fired weakly on the appearing purple diamond, which pops in
+small for a moment (frame-level ROC-AUC 0.85-0.87 on the diamond videos of a fresh world against 0.97-0.99
+on the star's), and that moment is the only thing that tells "appearing" from "disappearing".
+``--size-oversample`` draws that fraction of each batch from frames with a small shape and no large one
+(half of them showing the purple diamond), and ``--size-pair-weight`` adds the two-way softmax loss
+between "large shape" and "small shape" on frames that show exactly one of them.
 
-where ``base.safetensors`` (with its ``base.json``) is the from-scratch run (``--seed 1000``, all
-other options at their defaults), as committed in e3e4d32:
+The shipped weights come in three steps. A from-scratch run (``--seed 1000``, all other options at their
+defaults), as committed in e3e4d32:
 
     git show e3e4d32:data/backbones/motif-world-vit.safetensors > base.safetensors
     git show e3e4d32:data/backbones/motif-world-vit.json > base.json
+
+fine-tuned for the sides (the weights shipped until 978072f):
+
+    python tools/train_world_backbone.py --init base.safetensors --out sides.safetensors --seed 2000 \
+        --steps 300 --lr 2e-4 --warmup 20 --train-videos 600 --eval-videos 120 --eval-every 100 \
+        --side-oversample 0.5 --side-captions 24 --side-pair-weight 1.0 --threads 2
+
+and then for the sizes (keeping a quarter of each batch on the sides):
+
+    python tools/train_world_backbone.py --init sides.safetensors --seed 3000 --steps 240 --lr 2e-4 \
+        --warmup 20 --train-videos 600 --eval-videos 120 --eval-every 120 --side-oversample 0.25 \
+        --side-captions 24 --side-pair-weight 1.0 --size-oversample 0.35 --size-pair-weight 1.0 --threads 2
 
 The JSON of a fine-tuned run records the SHA-256 and the report of the weights it started from.
 """
@@ -52,12 +66,13 @@ import open_clip
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from torch import Tensor
 
 from motif.backbone import MODEL_CONFIG_DIR
 from motif.stats import roc_auc_per_column
 from motif.world.config import BackboneTrainingConfig
 from motif.world.generate import render_labelled_frames
-from motif.world.vocabulary import LEFT_SIDE, OBJECTS, RIGHT_SIDE, WORLD_CONCEPTS
+from motif.world.vocabulary import LARGE_SHAPE, LEFT_SIDE, OBJECTS, RIGHT_SIDE, SMALL_SHAPE, WORLD_CONCEPTS
 
 MODEL_NAME = "motif-world-vit"
 TEMPLATES = ("{}", "a {}", "a frame with {}", "a video of {}", "a picture showing {}")
@@ -93,7 +108,9 @@ def compose_captions(labels: np.ndarray, rng: np.random.Generator, count: int) -
 
 
 LEFT, RIGHT = WORLD_CONCEPTS.index(LEFT_SIDE), WORLD_CONCEPTS.index(RIGHT_SIDE)
+LARGE, SMALL = WORLD_CONCEPTS.index(LARGE_SHAPE), WORLD_CONCEPTS.index(SMALL_SHAPE)
 TRIANGLE = WORLD_CONCEPTS.index("green triangle")
+DIAMOND = WORLD_CONCEPTS.index("purple diamond")
 NUM_OBJECTS = len(OBJECTS)
 
 
@@ -103,15 +120,35 @@ def one_side_rows(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(left & ~right), np.flatnonzero(right & ~left)
 
 
-def sample_rows(labels: np.ndarray, rng: np.random.Generator, batch_size: int, side_fraction: float,
-                side_pools: list[np.ndarray]) -> np.ndarray:
-    """Batch rows: uniform frames plus ``side_fraction`` of frames from the one-side pools."""
-    num_side = int(round(batch_size * side_fraction)) if side_pools else 0
-    rows = [rng.integers(0, labels.shape[0], size=batch_size - num_side)]
-    for k in range(num_side):
-        pool = side_pools[k % len(side_pools)]
-        rows.append(pool[rng.integers(0, len(pool), size=1)])
+def small_only_pools(labels: np.ndarray) -> list[np.ndarray]:
+    """Frames with a small shape and no large one: all of them, and those showing the purple diamond (the
+    appearing diamond pops in small: the smallest class object and the one the small-shape phrase misses
+    most)."""
+    small_only = labels[:, SMALL] & ~labels[:, LARGE]
+    return [pool for pool in (np.flatnonzero(small_only), np.flatnonzero(small_only & labels[:, DIAMOND]))
+            if pool.size > 0]
+
+
+def sample_rows(labels: np.ndarray, rng: np.random.Generator, batch_size: int,
+                oversampled: list[tuple[float, list[np.ndarray]]]) -> np.ndarray:
+    """Batch rows: for each (fraction, pools) that fraction of the batch drawn from the pools in turn, the rest
+    uniform frames."""
+    parts = [(int(round(batch_size * fraction)), pools) for fraction, pools in oversampled if pools]
+    rows = [rng.integers(0, labels.shape[0], size=batch_size - sum(count for count, _ in parts))]
+    for count, pools in parts:
+        for k in range(count):
+            pool = pools[k % len(pools)]
+            rows.append(pool[rng.integers(0, len(pool), size=1)])
     return np.concatenate(rows)
+
+
+def pair_loss(logits: Tensor, labels: Tensor, first: int, second: int) -> Tensor:
+    """Two-way softmax loss between two concept phrases on the frames that show exactly one of them (the
+    other phrase is an explicit hard negative); 0 when no frame of the batch qualifies."""
+    exactly_one = labels[:, first] ^ labels[:, second]
+    if not bool(exactly_one.any()):
+        return logits.new_zeros(())
+    return F.cross_entropy(logits[exactly_one][:, [first, second]], labels[exactly_one, second].long())
 
 
 def side_captions(labels: np.ndarray, rng: np.random.Generator, count: int) -> tuple[list[str], np.ndarray]:
@@ -202,11 +239,15 @@ def train_world_backbone(out: str | Path, config: BackboneTrainingConfig = Backb
                       right_rows[with_triangle[right_rows]]]
         side_pools = [p for p in side_pools if p.size > 0]
         logger.info("one-side pools: %s frames", [int(p.size) for p in side_pools])
+    size_pools = small_only_pools(labels) if config.size_oversample > 0 else []
+    if size_pools:
+        logger.info("small-shape pools: %s frames", [int(p.size) for p in size_pools])
+    oversampled = [(config.side_oversample, side_pools), (config.size_oversample, size_pools)]
     history = []
     train_started = time.time()
     for step in range(config.steps):
         model.train()
-        rows = torch.from_numpy(sample_rows(labels, rng, config.batch_size, config.side_oversample, side_pools))
+        rows = torch.from_numpy(sample_rows(labels, rng, config.batch_size, oversampled))
         mode, antialias = RESIZE_MODES[int(rng.integers(len(RESIZE_MODES)))]
         images = preprocess(frames_t[rows], size, mean, std, mode, antialias)
         batch_labels = labels_t[rows]
@@ -225,13 +266,9 @@ def train_world_backbone(out: str | Path, config: BackboneTrainingConfig = Backb
         texts, plain_emb = text_emb[: -num_concepts], text_emb[-num_concepts:]
         logits = model.logit_scale.exp() * image_emb @ texts.T + model.logit_bias
         loss = -F.logsigmoid(targets * logits).mean()
-        pair_loss = torch.zeros(())
-        one_side = batch_labels[:, LEFT] ^ batch_labels[:, RIGHT]
-        if config.side_pair_weight > 0 and bool(one_side.any()):
-            # the opposite side phrase is an explicit hard negative of a one-side frame
-            pair = logits[one_side][:, [LEFT, RIGHT]]
-            pair_loss = F.cross_entropy(pair, batch_labels[one_side, RIGHT].long())
-            loss = loss + config.side_pair_weight * pair_loss
+        pairs = (config.side_pair_weight * pair_loss(logits, batch_labels, LEFT, RIGHT)
+                 + config.size_pair_weight * pair_loss(logits, batch_labels, LARGE, SMALL))
+        loss = loss + pairs
         # keep the concept phrases apart so that near-duplicate filtering never merges two of them
         similarity = plain_emb @ plain_emb.T
         separation = F.relu(similarity[off_diagonal] - config.max_text_similarity).pow(2).mean()
@@ -243,8 +280,8 @@ def train_world_backbone(out: str | Path, config: BackboneTrainingConfig = Backb
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
         if step % 50 == 0 or step == config.steps - 1:
-            logger.info("step %d/%d loss %.4f pair %.4f sep %.4f scale %.1f bias %.2f (%.0f s)", step, config.steps,
-                        loss.item(), pair_loss.item(), separation.item(), model.logit_scale.exp().item(),
+            logger.info("step %d/%d loss %.4f pairs %.4f sep %.4f scale %.1f bias %.2f (%.0f s)", step, config.steps,
+                        loss.item(), pairs.item(), separation.item(), model.logit_scale.exp().item(),
                         model.logit_bias.item(), time.time() - train_started)
         if (step + 1) % config.eval_every == 0 or step == config.steps - 1:
             auc, scores = concept_auc(model, tokenizer, eval_frames, eval_labels)
@@ -280,6 +317,8 @@ def train_world_backbone(out: str | Path, config: BackboneTrainingConfig = Backb
         "side_oversample": config.side_oversample,
         "side_captions_per_step": config.side_captions,
         "side_pair_weight": config.side_pair_weight,
+        "size_oversample": config.size_oversample,
+        "size_pair_weight": config.size_pair_weight,
         "train_videos": config.train_videos,
         "train_frames": int(len(frames)),
         "random_scene_fraction": config.random_scene_fraction,

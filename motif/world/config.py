@@ -64,7 +64,7 @@ class BackboneTrainingConfig:
 
     Training frames come from ``train_videos`` videos of world seed ``seed``, held-out frames from
     ``eval_videos`` class videos of seed ``seed + 1``; every ``frame_stride``-th frame is used. See
-    :mod:`motif.world.backbone_training` for the loss and the left/right options.
+    :mod:`motif.world.backbone_training` for the loss and the left/right and small/large options.
     """
 
     seed: int = 1000
@@ -86,18 +86,23 @@ class BackboneTrainingConfig:
     side_oversample: float = 0.0
     side_captions: int = 0
     side_pair_weight: float = 0.0
+    size_oversample: float = 0.0
+    size_pair_weight: float = 0.0
 
     def validate(self) -> None:
         for key in ("steps", "batch_size", "warmup", "train_videos", "eval_videos", "frame_stride", "eval_every",
                     "workers", "threads"):
             if getattr(self, key) < 1:
                 raise WorldError(f"{key}={getattr(self, key)}: must be at least 1")
-        for key in ("captions", "side_captions", "lr", "weight_decay", "side_pair_weight"):
+        for key in ("captions", "side_captions", "lr", "weight_decay", "side_pair_weight", "size_pair_weight"):
             if getattr(self, key) < 0:
                 raise WorldError(f"{key}={getattr(self, key)}: must not be negative")
-        for key in ("random_scene_fraction", "side_oversample"):
+        for key in ("random_scene_fraction", "side_oversample", "size_oversample"):
             if not 0 <= getattr(self, key) <= 1:
                 raise WorldError(f"{key}={getattr(self, key)}: must be in [0, 1]")
+        if self.side_oversample + self.size_oversample > 1:
+            raise WorldError(f"side_oversample + size_oversample = {self.side_oversample + self.size_oversample}: "
+                             "the oversampled parts cannot exceed the batch (at most 1 together)")
         if self.init is not None and not Path(self.init).is_file():
             raise WorldError(f"init={self.init}: no such file; pass a .safetensors file written by "
                              "tools/train_world_backbone.py")
