@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import motif.model.attention as attention_module
 from motif.model import TemporalConceptBottleneck, attention_maps
-from motif.model.binned_attention import MIN_WINDOWS, WINDOWS_PER_BIN, binned_attention, binned_attention_pays
+from motif.model.binned_attention import MIN_WINDOWS, WINDOWS_PER_BIN, binned_attention, binned_attention_bins
 from motif.model.blocks import ConceptFFN
 from motif.model.dropout import dropout_keys, sample_keys
 from motif.model.heads import LN2, ConceptActivation
@@ -93,7 +93,7 @@ def test_long_videos_take_the_binned_path_and_keep_the_explicit_numbers(monkeypa
     parameter gradients equal the explicit path's (float64, padded videos, two layers)."""
     calls = []
     monkeypatch.setattr(attention_module, "binned_attention",
-                        lambda *args: calls.append(1) or binned_attention(*args))
+                        lambda *args, **kwargs: calls.append(1) or binned_attention(*args, **kwargs))
     windows = MIN_WINDOWS + 100
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, windows, 6, generator=generator, dtype=torch.float64)
@@ -126,12 +126,13 @@ def test_binned_attention_under_bfloat16_autocast_computes_in_float32():
 
 def test_the_binned_path_is_taken_only_where_it_pays():
     x, alpha, beta, key_valid = inputs(MIN_WINDOWS, 4, 0.1, dtype=torch.float32, padding_scale=1.0)
-    assert binned_attention_pays(x, alpha, beta, key_valid)
-    assert not binned_attention_pays(x[:, : MIN_WINDOWS - 1], alpha, beta, key_valid[:, : MIN_WINDOWS - 1])
-    assert not binned_attention_pays(x.bfloat16(), alpha.bfloat16(), beta.bfloat16(), key_valid)
+    bins = binned_attention_bins(x, alpha, beta, key_valid)
+    assert bins is not None and 1 <= bins <= MIN_WINDOWS // WINDOWS_PER_BIN
+    assert binned_attention_bins(x[:, : MIN_WINDOWS - 1], alpha, beta, key_valid[:, : MIN_WINDOWS - 1]) is None
+    assert binned_attention_bins(x.bfloat16(), alpha.bfloat16(), beta.bfloat16(), key_valid) is None
     spread = (x.amax() - x.amin()).item()
     huge = torch.full_like(alpha, 4 * WINDOWS_PER_BIN * MIN_WINDOWS / spread)   # needs more than T / 16 bins
-    assert not binned_attention_pays(x, huge, beta, key_valid)
+    assert binned_attention_bins(x, huge, beta, key_valid) is None
 
 
 def test_binned_attention_rejects_bad_inputs():

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from motif.model.binned_attention import binned_attention, binned_attention_pays
+from motif.model.binned_attention import binned_attention, binned_attention_bins
 from motif.model.variants import ATTENTION_IMPLEMENTATIONS
 
 if TYPE_CHECKING:
@@ -109,8 +109,9 @@ class ConceptTemporalAttention(nn.Module):
         concepts as heads, its queries λ [B, C, T, 1] and x̂ as keys and values, then out = a·(A x̂) + b.
         """
         alpha, beta, scale, shift = self.folded_coefficients(norm_weight, norm_bias)
-        if binned_attention_pays(x_hat, alpha, beta, key_valid):
-            return binned_attention(x_hat, alpha, beta, key_valid, scale, shift)
+        bins = binned_attention_bins(x_hat, alpha, beta, key_valid)
+        if bins is not None:
+            return binned_attention(x_hat, alpha, beta, key_valid, scale, shift, bins=bins)
         keys = rearrange(x_hat, "b t c -> b c t 1").contiguous()
         queries = torch.addcmul(beta[:, None, None], keys, alpha[:, None, None])
         pooled = rearrange(fast_attention(queries, keys, keys, key_valid), "b c t 1 -> b t c")

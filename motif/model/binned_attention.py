@@ -27,7 +27,7 @@ The last two are sums over queries of exp(q_t k_u − lse_t): the same transform
 and keys swapped (the queries binned, each bin's weights shifted by its smallest lse so none exceeds 1).
 
 Memory: the forward keeps x only, and works through the channels in chunks whose intermediates hold
-about CHUNK_ELEMENTS numbers (small chunks stay in cache: faster as well). ``binned_attention_pays``
+about CHUNK_ELEMENTS numbers (small chunks stay in cache: faster as well). ``binned_attention_bins``
 says when this beats the fused kernel (T ≥ MIN_WINDOWS and J small against T); on other devices than
 the CPU it is not used (it was measured on CPUs only).
 """
@@ -46,16 +46,19 @@ MIN_WINDOWS = 1024             # below this the fused kernel is faster whatever 
 WINDOWS_PER_BIN = 16           # and it stays faster unless T ≥ 16·J (measured: benchmarks/bench_model.py)
 
 
-def binned_attention_pays(x: Tensor, alpha: Tensor, beta: Tensor, key_valid: Tensor | None) -> bool:
-    """Whether ``binned_attention`` beats the fused kernel on these inputs (one host sync)."""
+def binned_attention_bins(x: Tensor, alpha: Tensor, beta: Tensor, key_valid: Tensor | None) -> int | None:
+    """The number of key bins J where ``binned_attention`` beats the fused kernel on these inputs, else None.
+    Decided from the shapes alone below MIN_WINDOWS windows; otherwise one host sync."""
     windows = x.shape[1]
     if x.device.type != "cpu" or x.dtype not in TERMS or windows < MIN_WINDOWS:
-        return False
-    return _key_bins(x, alpha, beta, key_valid) * WINDOWS_PER_BIN <= windows
+        return None
+    bins = _key_bins(x, alpha, beta, key_valid)
+    return bins if bins * WINDOWS_PER_BIN <= windows else None
 
 
 def binned_attention(x: Tensor, alpha: Tensor, beta: Tensor, key_valid: Tensor | None,
-                     value_scale: Tensor | None = None, value_shift: Tensor | None = None) -> Tensor:
+                     value_scale: Tensor | None = None, value_shift: Tensor | None = None,
+                     bins: int | None = None) -> Tensor:
     """Per-channel self-attention with scalar scores: x [B, T, C], alpha, beta [C], key_valid [B, T] bool or
     None (every key valid) -> out [B, T, C] with, for channel c (q = α_c·x + β_c, k = v = x of that channel),
 
@@ -64,7 +67,7 @@ def binned_attention(x: Tensor, alpha: Tensor, beta: Tensor, key_valid: Tensor |
     a = value_scale, b = value_shift [C] (default 1 and 0): the value map of a folded MoTIF layer, applied
     here so that nothing but x is kept for the backward. The numbers of ``attention_maps`` within the
     truncation bound of the module docstring, with gradients for every tensor argument but key_valid.
-    Every video needs at least one valid key.
+    Every video needs at least one valid key. ``bins``: J when already known (``binned_attention_bins``).
     """
     channels = x.shape[-1]
     value_scale = torch.ones_like(alpha) if value_scale is None else value_scale
@@ -78,7 +81,7 @@ def binned_attention(x: Tensor, alpha: Tensor, beta: Tensor, key_valid: Tensor |
     if key_valid is not None and (key_valid.shape != x.shape[:2] or key_valid.dtype != torch.bool):
         raise ValueError(f"binned_attention: key_valid must be bool [B, T] = {list(x.shape[:2])}, got "
                          f"{key_valid.dtype} {list(key_valid.shape)}")
-    return _BinnedAttention.apply(x, alpha, beta, value_scale, value_shift, key_valid)
+    return _BinnedAttention.apply(x, alpha, beta, value_scale, value_shift, key_valid, bins)
 
 
 def _valid_range(coords: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -229,8 +232,8 @@ class _BinnedAttention(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)   # no bfloat16 exponentials under autocast
     def forward(ctx, x: Tensor, alpha: Tensor, beta: Tensor, value_scale: Tensor, value_shift: Tensor,
-                key_valid: Tensor | None) -> Tensor:
-        bins = _key_bins(x, alpha, beta, key_valid)
+                key_valid: Tensor | None, bins: int | None) -> Tensor:
+        bins = _key_bins(x, alpha, beta, key_valid) if bins is None else bins
         out = torch.empty_like(x)
         for channels in _concept_chunks(x, max(bins, TERMS[x.dtype] * 2)):
             keys, queries, valid = _rows(x, alpha, beta, key_valid, channels)
@@ -260,4 +263,4 @@ class _BinnedAttention(torch.autograd.Function):
                                                                 alpha[channels].repeat(batch)[:, None]), batch)
             per_row = torch.stack([(grad_q * keys).sum(dim=1), grad_q.sum(dim=1), (grad_out * pooled).sum(dim=1)])
             grad_alpha[channels], grad_beta[channels], grad_scale[channels] = per_row.view(3, batch, -1).sum(dim=1)
-        return grad_x, grad_alpha, grad_beta, grad_scale, grad.sum(dim=(0, 1)), None
+        return grad_x, grad_alpha, grad_beta, grad_scale, grad.sum(dim=(0, 1)), None, None
