@@ -80,13 +80,12 @@ def truth_evidence(videos, world: Path, concept_names: list[str], kind: str):
 
 
 def standardised(videos, statistics: ConceptStandardizer):
-    return [replace(v, concepts=(v.concepts - statistics.mean) / statistics.std) for v in videos]
+    return [replace(v, concepts=statistics(v.concepts)) for v in videos]
 
 
 def restandardised(videos, fitted: ConceptStandardizer, statistics: ConceptStandardizer):
     """Videos standardised with ``fitted`` -> standardised with ``statistics``."""
-    return [replace(v, concepts=(v.concepts * fitted.std + fitted.mean - statistics.mean) / statistics.std)
-            for v in videos]
+    return [replace(v, concepts=statistics(fitted.inverse(v.concepts))) for v in videos]
 
 
 def detection_auc(scored, truth, concept_names: list[str], class_names: list[str]) -> dict:
@@ -132,7 +131,7 @@ def run(kind: str, seed: int, fresh: Path, out: Path, overrides: list[str]) -> d
     if kind == "backbone":
         evaluation = restandardised(fresh_videos, fresh_data.standardizer, data.standardizer)
         statistics = fresh_data.standardizer
-        raw = [replace(v, concepts=v.concepts * statistics.std + statistics.mean) for v in fresh_videos]
+        raw = [replace(v, concepts=statistics.inverse(v.concepts)) for v in fresh_videos]
         detection = detection_auc(raw, truth_evidence(fresh_videos, fresh, data.concept_names, "truth-frame"),
                                   data.concept_names, data.class_names)
     else:

@@ -88,7 +88,7 @@ def fresh_world_videos(run_dir: Path, world: Path):
     if list(data.concept_names) != list(checkpoint.concept_names):
         raise SystemExit(f"{world}: its concepts differ from the checkpoint's; was it made with another bank?")
     fitted, own = data.standardizer, checkpoint.standardizer
-    videos = [replace(video, concepts=(video.concepts * fitted.std + fitted.mean - own.mean) / own.std)
+    videos = [replace(video, concepts=own(fitted.inverse(video.concepts)))
               for video in (*data.train, *data.val, *data.test)]
     truth_path = Path(cfg.data.ground_truth)
     truth = ground_truth_from_world(truth_path if truth_path.is_absolute() else world / truth_path, videos,

@@ -214,9 +214,17 @@ def test_state_dict_is_plain_tensors_and_round_trips(tmp_path):
     torch.testing.assert_close(again(x), std(x))
 
 
+def test_standardizer_inverse_gives_the_raw_activations_back():
+    raw = [torch.rand(6, 3) * 5 + 1 for _ in range(4)]
+    standardizer = ConceptStandardizer(3).fit(raw)
+    torch.testing.assert_close(standardizer.inverse(standardizer(raw[0])), raw[0])
+
+
 def test_unfitted_standardizer_refuses_to_run():
     with pytest.raises(RuntimeError, match="not fitted"):
         ConceptStandardizer(3)(torch.rand(2, 3))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        ConceptStandardizer(3).inverse(torch.rand(2, 3))
     with pytest.raises(ValueError, match="saw no windows"):
         ConceptStandardizer(3).fit([])
     with pytest.raises(ValueError, match="4 concepts, the standardizer 3"):

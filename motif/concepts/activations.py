@@ -115,6 +115,12 @@ class ConceptStandardizer(nn.Module):
             raise RuntimeError("ConceptStandardizer is not fitted; fit it on the training windows first.")
         return (activations - self.mean) / self.std
 
+    def inverse(self, standardised: Tensor) -> Tensor:
+        """[..., C] standardised -> [..., C] raw activations (``forward`` undone)."""
+        if not self.fitted:
+            raise RuntimeError("ConceptStandardizer is not fitted; fit it on the training windows first.")
+        return standardised * self.std + self.mean
+
     @classmethod
     def from_state_dict(cls, state: dict[str, Tensor], min_std: float = 1e-6) -> "ConceptStandardizer":
         """Rebuild from ``state_dict()`` (a dict of plain tensors)."""
